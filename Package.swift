@@ -1,0 +1,102 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Every target opts into the same upcoming features (see ../shared/STYLE.md):
+// explicit `public import` for re-exported types, `any` for existentials, and
+// member lookups that only see what a file imports.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Torpor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "torpor", targets: ["torpor"]),
+        .executable(name: "torpor-bench", targets: ["torpor-bench"]),
+        .library(name: "TorporEC2", targets: ["TorporEC2"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C shims: only the headers and typed wrappers over variadic C calls.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+
+        // Signature Version 4: no HTTP client, no clock, no credential lookup.
+        .target(
+            name: "TorporSigV4",
+            dependencies: ["CLibCrypto"],
+            swiftSettings: strict
+        ),
+
+        // The AWS client core: transport, credentials, retries, endpoints,
+        // errors, Query-protocol encoding and XML decoding.
+        .target(
+            name: "TorporAWS",
+            dependencies: [
+                "TorporSigV4",
+                "CCurl",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // EC2 operations and their typed results.
+        .target(
+            name: "TorporEC2",
+            dependencies: ["TorporAWS"],
+            swiftSettings: strict
+        ),
+
+        // The command line, as a library so that tests can parse its commands.
+        .target(
+            name: "TorporCLI",
+            dependencies: [
+                "TorporEC2",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "torpor",
+            dependencies: ["TorporCLI"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "torpor-bench",
+            dependencies: ["TorporEC2"],
+            swiftSettings: strict
+        ),
+
+        .testTarget(
+            name: "TorporSigV4Tests",
+            dependencies: ["TorporSigV4"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TorporAWSTests",
+            dependencies: ["TorporAWS", "TorporEC2"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TorporIntegrationTests",
+            dependencies: ["TorporEC2", "TorporCLI", "torpor"],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

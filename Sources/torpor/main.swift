@@ -1,1 +1,4 @@
-print("torpor")
+import Foundation
+import TorporCLI
+
+exit(await TorporMain.run())

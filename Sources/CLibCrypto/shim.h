@@ -41,4 +41,37 @@ static inline int torpor_sha256(EVP_MD_CTX *ctx, const EVP_MD *md,
     return out_len == 32;
 }
 
+/* HMAC-SHA256 with the key's inner and outer pads hashed once in advance.
+ * A SigV4 signing key is used for a whole day, so each signature then costs
+ * two context copies and the message blocks, instead of re-keying.
+ * Prepare: inner and outer must be fresh contexts; key_len <= 64. */
+static inline int torpor_hmac_prepare(const EVP_MD *md, const unsigned char *key, size_t key_len,
+                                      EVP_MD_CTX *inner, EVP_MD_CTX *outer) {
+    unsigned char ipad[64], opad[64];
+    size_t i;
+    if (key_len > 64) return 0;
+    for (i = 0; i < 64; i++) {
+        unsigned char k = i < key_len ? key[i] : 0;
+        ipad[i] = k ^ 0x36;
+        opad[i] = k ^ 0x5c;
+    }
+    if (EVP_DigestInit_ex2(inner, md, NULL) != 1 || EVP_DigestUpdate(inner, ipad, 64) != 1) return 0;
+    if (EVP_DigestInit_ex2(outer, md, NULL) != 1 || EVP_DigestUpdate(outer, opad, 64) != 1) return 0;
+    return 1;
+}
+
+/* Reads inner and outer only, so many threads may share one prepared key. */
+static inline int torpor_hmac_prepared(EVP_MD_CTX *work, const EVP_MD_CTX *inner, const EVP_MD_CTX *outer,
+                                       const unsigned char *data, size_t data_len, unsigned char *out) {
+    unsigned char inner_hash[32];
+    unsigned int len = 0;
+    if (EVP_MD_CTX_copy_ex(work, inner) != 1) return 0;
+    if (EVP_DigestUpdate(work, data, data_len) != 1) return 0;
+    if (EVP_DigestFinal_ex(work, inner_hash, &len) != 1 || len != 32) return 0;
+    if (EVP_MD_CTX_copy_ex(work, outer) != 1) return 0;
+    if (EVP_DigestUpdate(work, inner_hash, 32) != 1) return 0;
+    if (EVP_DigestFinal_ex(work, out, &len) != 1) return 0;
+    return len == 32;
+}
+
 #endif

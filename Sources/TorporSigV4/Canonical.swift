@@ -158,11 +158,11 @@ enum Canonical {
 
     /// Headers that proxies or HTTP clients may add, drop or rewrite on the
     /// way; signing them would make a valid request fail verification.
-    static let unsignedHeaders: Set<String> = [
+    static let unsignedHeaders: [[UInt8]] = [
         "authorization", "connection", "expect", "keep-alive", "proxy-authenticate",
         "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
         "user-agent", "x-amzn-trace-id",
-    ]
+    ].map { Array($0.utf8) }
 
     struct CanonicalHeaders {
         /// `name:value\n` lines, sorted by name.
@@ -174,58 +174,153 @@ enum Canonical {
     /// Names lower-cased and sorted; values trimmed, with every run of
     /// whitespace (folded lines included) collapsed to one space; values of a
     /// repeated name joined with `,` in the order they were given.
+    ///
+    /// This runs on every request, so it sorts indices and compares names
+    /// case-insensitively in place rather than allocating a lower-cased copy
+    /// of each header.
     static func headers(_ headers: HTTPHeaders) -> CanonicalHeaders {
-        var entries: [(name: [UInt8], value: [UInt8], order: Int)] = []
-        entries.reserveCapacity(headers.count)
-        for (order, field) in headers.fields.enumerated() {
-            var name: [UInt8] = []
-            name.reserveCapacity(field.name.utf8.count)
-            for byte in field.name.utf8 { name.append(asciiLower(byte)) }
-            if isUnsigned(name) { continue }
-            entries.append((name, trimmedValue(field.value), order))
+        // Every name lower-cased once into one scratch buffer; the sort and
+        // the output then work on spans of it.
+        var names: [UInt8] = []
+        var spans: [(start: Int, count: Int, field: Int)] = []
+        spans.reserveCapacity(headers.count)
+        var valueBytes = 0
+        for (index, field) in headers.fields.enumerated() {
+            let start = names.count
+            var name = field.name
+            name.withUTF8 { bytes in
+                for byte in bytes { names.append(asciiLower(byte)) }
+            }
+            let count = names.count - start
+            if isUnsignedLowercased(names, start: start, count: count) {
+                names.removeLast(count)
+            } else {
+                spans.append((start, count, index))
+                valueBytes += field.value.utf8.count
+            }
         }
-        // The order field keeps the sort stable, so repeated values stay in
-        // the order they were given.
-        entries.sort { $0.name != $1.name ? $0.name.lexicographicallyPrecedes($1.name) : $0.order < $1.order }
 
         var result = CanonicalHeaders()
-        result.block.reserveCapacity(entries.reduce(0) { $0 + $1.name.count + $1.value.count + 2 })
-        var previous: [UInt8]?
-        for entry in entries {
-            if entry.name == previous {
-                result.block.removeLast() // the newline of the previous value
-                result.block.append(UInt8(ascii: ","))
-            } else {
-                if previous != nil { result.signedNames.append(UInt8(ascii: ";")) }
-                result.signedNames.append(contentsOf: entry.name)
-                result.block.append(contentsOf: entry.name)
-                result.block.append(UInt8(ascii: ":"))
-                previous = entry.name
+        names.withUnsafeBufferPointer { names in
+            func compare(_ a: (start: Int, count: Int, field: Int), _ b: (start: Int, count: Int, field: Int)) -> Int {
+                let common = min(a.count, b.count)
+                for offset in 0..<common {
+                    let x = names[a.start + offset], y = names[b.start + offset]
+                    if x != y { return x < y ? -1 : 1 }
+                }
+                return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
             }
-            result.block.append(contentsOf: entry.value)
-            result.block.append(UInt8(ascii: "\n"))
+            // Insertion sort: a request has a handful of headers, and it is
+            // stable, so repeated values keep the order they were given in.
+            if spans.count > 1 {
+                for i in 1..<spans.count {
+                    let current = spans[i]
+                    var j = i - 1
+                    while j >= 0, compare(spans[j], current) > 0 {
+                        spans[j + 1] = spans[j]
+                        j -= 1
+                    }
+                    spans[j + 1] = current
+                }
+            }
+            result.block.reserveCapacity(names.count * 2 + valueBytes + spans.count * 2)
+            result.signedNames.reserveCapacity(names.count + spans.count)
+            var previous: (start: Int, count: Int, field: Int)?
+            for span in spans {
+                let name = UnsafeBufferPointer(rebasing: names[span.start..<(span.start + span.count)])
+                if let previous, compare(previous, span) == 0 {
+                    result.block.removeLast() // the newline of the previous value
+                    result.block.append(UInt8(ascii: ","))
+                } else {
+                    if previous != nil { result.signedNames.append(UInt8(ascii: ";")) }
+                    result.signedNames.append(contentsOf: name)
+                    result.block.append(contentsOf: name)
+                    result.block.append(UInt8(ascii: ":"))
+                }
+                appendTrimmedValue(headers.fields[span.field].value, to: &result.block)
+                result.block.append(UInt8(ascii: "\n"))
+                previous = span
+            }
         }
         return result
     }
 
-    static func isUnsigned(_ lowercasedName: [UInt8]) -> Bool {
-        // Cheap filter first: every unsigned name is 2 to 19 bytes long.
-        guard lowercasedName.count >= 2, lowercasedName.count <= 19 else { return false }
-        return unsignedHeaders.contains(String(decoding: lowercasedName, as: UTF8.self))
+    static func isUnsignedLowercased(_ names: [UInt8], start: Int, count: Int) -> Bool {
+        // Every unsigned name is 2 to 19 bytes long.
+        guard count >= 2, count <= 19 else { return false }
+        for candidate in unsignedHeaders where candidate.count == count {
+            var equal = true
+            for offset in 0..<count where candidate[offset] != names[start + offset] {
+                equal = false
+                break
+            }
+            if equal { return true }
+        }
+        return false
+    }
+
+    /// Compares two header names as their lower-case forms compare.
+    static func compareNames(_ a: String, _ b: String) -> Int {
+        var left = a.utf8.makeIterator(), right = b.utf8.makeIterator()
+        while true {
+            switch (left.next(), right.next()) {
+            case (nil, nil): return 0
+            case (nil, _): return -1
+            case (_, nil): return 1
+            case let (x?, y?):
+                let lx = asciiLower(x), ly = asciiLower(y)
+                if lx != ly { return lx < ly ? -1 : 1 }
+            }
+        }
+    }
+
+    static func isUnsigned(_ name: String) -> Bool {
+        let count = name.utf8.count
+        // Every unsigned name is 2 to 19 bytes long.
+        guard count >= 2, count <= 19 else { return false }
+        for candidate in unsignedHeaders where candidate.count == count {
+            if zip(candidate, name.utf8).allSatisfy({ $0 == asciiLower($1) }) { return true }
+        }
+        return false
     }
 
     static func trimmedValue(_ value: String) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(value.utf8.count)
-        var pendingSpace = false
-        for byte in value.utf8 {
-            if byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D {
-                pendingSpace = !out.isEmpty
-            } else {
-                if pendingSpace { out.append(0x20); pendingSpace = false }
-                out.append(byte)
+        appendTrimmedValue(value, to: &out)
+        return out
+    }
+
+    static func appendTrimmedValue(_ value: String, to out: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { bytes in
+            @inline(__always) func isSpace(_ byte: UInt8) -> Bool {
+                byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+            }
+            // Most values need no change: copy them whole.
+            var clean = bytes.isEmpty || (!isSpace(bytes[0]) && !isSpace(bytes[bytes.count - 1]))
+            if clean {
+                var previousSpace = false
+                for byte in bytes {
+                    let space = isSpace(byte)
+                    if space && (byte != 0x20 || previousSpace) { clean = false; break }
+                    previousSpace = space
+                }
+            }
+            if clean {
+                out.append(contentsOf: bytes)
+                return
+            }
+            var pendingSpace = false
+            var wroteAny = false
+            for byte in bytes {
+                if isSpace(byte) {
+                    pendingSpace = wroteAny
+                } else {
+                    if pendingSpace { out.append(0x20); pendingSpace = false }
+                    out.append(byte)
+                    wroteAny = true
+                }
             }
         }
-        return out
     }
 }

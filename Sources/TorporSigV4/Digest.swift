@@ -71,6 +71,44 @@ public enum Digest {
     }
 }
 
+/// An HMAC-SHA256 key with its pads already hashed: signing with it costs
+/// only the message's blocks. Immutable once made, so shared freely.
+public final class PreparedHMACKey: @unchecked Sendable {
+    public let key: SHA256Value
+    fileprivate let inner: OpaquePointer
+    fileprivate let outer: OpaquePointer
+
+    public init(_ key: SHA256Value) {
+        self.key = key
+        guard let inner = EVP_MD_CTX_new(), let outer = EVP_MD_CTX_new() else { fatalError("OpenSSL: out of memory") }
+        let ok = withUnsafeBytes(of: key.storage) { raw in
+            torpor_hmac_prepare(Algorithms.shared.sha256, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), raw.count, inner, outer)
+        }
+        precondition(ok == 1, "OpenSSL HMAC key preparation failed")
+        self.inner = inner
+        self.outer = outer
+    }
+
+    deinit {
+        EVP_MD_CTX_free(inner)
+        EVP_MD_CTX_free(outer)
+    }
+
+    public func authenticate(_ data: UnsafeRawBufferPointer) -> SHA256Value {
+        var out = SHA256Value()
+        ContextPool.shared.withContexts { contexts in
+            withUnsafeMutableBytes(of: &out.storage) { outBuffer in
+                let ok = torpor_hmac_prepared(
+                    contexts.digest, inner, outer,
+                    data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count,
+                    outBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                precondition(ok == 1, "OpenSSL HMAC-SHA256 failed")
+            }
+        }
+        return out
+    }
+}
+
 /// A 32-byte digest held inline, so that hashing allocates nothing.
 public struct SHA256Value: Sendable, Hashable {
     var storage: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
@@ -91,12 +129,15 @@ public struct SHA256Value: Sendable, Hashable {
 
     /// Appends the lower-case hexadecimal form to `buffer`.
     public func appendHex(to buffer: inout [UInt8]) {
+        // 64 digits written into a stack buffer, then appended in one copy:
+        // this runs three times per signature.
+        var digits: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeBytes(of: storage) { raw in
-            for byte in raw {
-                buffer.append(Hex.lower[Int(byte >> 4)])
-                buffer.append(Hex.lower[Int(byte & 0x0F)])
+            withUnsafeMutableBytes(of: &digits) { out in
+                Hex.encode(raw, into: out.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
         }
+        withUnsafeBytes(of: digits) { buffer.append(contentsOf: $0) }
     }
 
     public static func == (lhs: SHA256Value, rhs: SHA256Value) -> Bool {
@@ -115,14 +156,17 @@ enum Hex {
     static let lower: [UInt8] = Array("0123456789abcdef".utf8)
     static let upper: [UInt8] = Array("0123456789ABCDEF".utf8)
 
+    @inline(__always)
+    static func digit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? 0x30 &+ nibble : 0x57 &+ nibble // "0"... or "a"...
+    }
+
     static func encode(_ raw: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) {
         var index = 0
-        lower.withUnsafeBufferPointer { table in
-            for byte in raw {
-                out[index] = table[Int(byte >> 4)]
-                out[index + 1] = table[Int(byte & 0x0F)]
-                index += 2
-            }
+        for byte in raw {
+            out[index] = digit(byte >> 4)
+            out[index + 1] = digit(byte & 0x0F)
+            index += 2
         }
     }
 }

@@ -66,16 +66,29 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 extension String {
     /// Case-insensitive comparison for header names, which are ASCII.
     func equalsIgnoringASCIICase(_ other: String) -> Bool {
-        let a = utf8, b = other.utf8
-        guard a.count == b.count else { return false }
-        for (x, y) in zip(a, b) where x != y {
-            if asciiLower(x) != asciiLower(y) { return false }
+        guard utf8.count == other.utf8.count else { return false }
+        var a = self, b = other
+        return a.withUTF8 { left in
+            b.withUTF8 { right in
+                for index in 0..<left.count where left[index] != right[index] {
+                    if asciiLower(left[index]) != asciiLower(right[index]) { return false }
+                }
+                return true
+            }
         }
-        return true
     }
 }
 
 @inline(__always)
 func asciiLower(_ byte: UInt8) -> UInt8 {
     (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
+}
+
+extension Array where Element == UInt8 {
+    /// Appends a string's UTF-8 bytes in one copy.
+    @inline(__always)
+    mutating func appendUTF8(_ string: String) {
+        var string = string
+        string.withUTF8 { append(contentsOf: $0) }
+    }
 }

@@ -113,20 +113,25 @@ public struct SigV4Signer: Sendable {
         let canonical = canonicalRequest(
             method: request.method, url: request.url, extraQuery: [],
             headers: canonicalHeaders, payloadHash: payloadHash(request.payload))
-        let scope = credentialScope(date)
-        let stringToSign = Self.stringToSign(date: date, scope: scope, canonicalRequest: canonical)
-        let key = SigningKeyCache.shared.key(secret: credentials.secretAccessKey, dateStamp: date.dateStamp, region: region, service: service)
-        let signature = stringToSign.withUnsafeBytes { Digest.hmacSHA256(key: key, data: $0) }.hex
+        let scoped = SigningKeyCache.shared.key(secret: credentials.secretAccessKey, dateStamp: date.dateStamp, region: region, service: service)
+        let stringToSign = Self.stringToSign(date: date, scope: scoped.scope, canonicalRequest: canonical)
+        let signature = stringToSign.withUnsafeBytes { scoped.key.authenticate($0) }
 
-        var authorization = Self.algorithm
-        authorization += " Credential="
-        authorization += credentials.accessKeyID
-        authorization += "/"
-        authorization += scope
-        authorization += ", SignedHeaders="
-        authorization += String(decoding: canonicalHeaders.signedNames, as: UTF8.self)
-        authorization += ", Signature="
-        authorization += signature
+        // Built as bytes and turned into a String once: this runs per request.
+        var header: [UInt8] = []
+        header.reserveCapacity(160 + canonicalHeaders.signedNames.count)
+        header.appendUTF8(Self.algorithm)
+        header.append(contentsOf: " Credential=".utf8)
+        header.appendUTF8(credentials.accessKeyID)
+        header.append(UInt8(ascii: "/"))
+        header.appendUTF8(scoped.scope)
+        header.append(contentsOf: ", SignedHeaders=".utf8)
+        header.append(contentsOf: canonicalHeaders.signedNames)
+        header.append(contentsOf: ", Signature=".utf8)
+        let signatureStart = header.count
+        signature.appendHex(to: &header)
+        let authorization = String(decoding: header, as: UTF8.self)
+        let signatureHex = String(decoding: header[signatureStart...], as: UTF8.self)
 
         if addTokenAfter, let token = credentials.sessionToken {
             headers.add(name: "X-Amz-Security-Token", value: token)
@@ -134,7 +139,7 @@ public struct SigV4Signer: Sendable {
         headers.replaceOrAdd(name: "Authorization", value: authorization)
         return SignedRequest(
             headers: headers, canonicalRequestBytes: canonical, stringToSignBytes: stringToSign,
-            signature: signature, authorization: authorization)
+            signature: signatureHex, authorization: authorization)
     }
 
     // MARK: Presigning
@@ -152,7 +157,8 @@ public struct SigV4Signer: Sendable {
             headers.add(name: "Host", value: request.url.hostHeader)
         }
         let canonicalHeaders = Canonical.headers(headers)
-        let scope = credentialScope(date)
+        let scoped = SigningKeyCache.shared.key(secret: credentials.secretAccessKey, dateStamp: date.dateStamp, region: region, service: service)
+        let scope = scoped.scope
         var authParameters: [(String, String)] = [
             ("X-Amz-Algorithm", Self.algorithm),
             ("X-Amz-Credential", "\(credentials.accessKeyID)/\(scope)"),
@@ -167,8 +173,7 @@ public struct SigV4Signer: Sendable {
             method: request.method, url: request.url, extraQuery: authParameters,
             headers: canonicalHeaders, payloadHash: payloadHash(request.payload))
         let stringToSign = Self.stringToSign(date: date, scope: scope, canonicalRequest: canonical)
-        let key = SigningKeyCache.shared.key(secret: credentials.secretAccessKey, dateStamp: date.dateStamp, region: region, service: service)
-        let signature = stringToSign.withUnsafeBytes { Digest.hmacSHA256(key: key, data: $0) }.hex
+        let signature = stringToSign.withUnsafeBytes { scoped.key.authenticate($0) }.hex
 
         // The query goes out canonically encoded, so that what was signed is
         // exactly what the server will canonicalise again.
@@ -201,7 +206,10 @@ public struct SigV4Signer: Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(128 + headers.block.count + headers.signedNames.count + url.path.utf8.count * 3
                             + (url.query?.utf8.count ?? 0) * 3)
-        for byte in method.utf8 { out.append(byte >= 0x61 && byte <= 0x7A ? byte - 0x20 : byte) }
+        var method = method
+        method.withUTF8 { bytes in
+            for byte in bytes { out.append(byte >= 0x61 && byte <= 0x7A ? byte - 0x20 : byte) }
+        }
         out.append(0x0A)
         Canonical.appendURI(url.path, normalize: options.normalizePath, to: &out)
         out.append(0x0A)
@@ -211,18 +219,18 @@ public struct SigV4Signer: Sendable {
         out.append(0x0A)
         out.append(contentsOf: headers.signedNames)
         out.append(0x0A)
-        out.append(contentsOf: payloadHash.utf8)
+        out.appendUTF8(payloadHash)
         return out
     }
 
     static func stringToSign(date: SigningDate, scope: String, canonicalRequest: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(algorithm.utf8.count + 16 + scope.utf8.count + 64 + 3)
-        out.append(contentsOf: algorithm.utf8)
+        out.appendUTF8(algorithm)
         out.append(0x0A)
-        out.append(contentsOf: date.amzDate.utf8)
+        out.appendUTF8(date.amzDate)
         out.append(0x0A)
-        out.append(contentsOf: scope.utf8)
+        out.appendUTF8(scope)
         out.append(0x0A)
         Digest.sha256(canonicalRequest).appendHex(to: &out)
         return out

@@ -14,25 +14,33 @@ final class SigningKeyCache: Sendable {
         let dateStamp: String
         let region: String
         let service: String
-        let key: SHA256Value
+        let key: PreparedHMACKey
+        let scope: String
+    }
+
+    /// A day's signing key and the credential scope it signs for.
+    struct ScopedKey {
+        let key: PreparedHMACKey
+        let scope: String
     }
 
     private static let capacity = 16
     private let entries = Mutex<[Entry]>([])
 
-    func key(secret: String, dateStamp: String, region: String, service: String) -> SHA256Value {
+    func key(secret: String, dateStamp: String, region: String, service: String) -> ScopedKey {
         let cached = entries.withLock { entries in
             entries.first {
                 $0.dateStamp == dateStamp && $0.region == region && $0.service == service && $0.secret == secret
-            }?.key
+            }.map { ScopedKey(key: $0.key, scope: $0.scope) }
         }
         if let cached { return cached }
-        let key = Self.derive(secret: secret, dateStamp: dateStamp, region: region, service: service)
+        let key = PreparedHMACKey(Self.derive(secret: secret, dateStamp: dateStamp, region: region, service: service))
+        let scope = "\(dateStamp)/\(region)/\(service)/aws4_request"
         entries.withLock { entries in
             if entries.count >= Self.capacity { entries.removeFirst() }
-            entries.append(Entry(secret: secret, dateStamp: dateStamp, region: region, service: service, key: key))
+            entries.append(Entry(secret: secret, dateStamp: dateStamp, region: region, service: service, key: key, scope: scope))
         }
-        return key
+        return ScopedKey(key: key, scope: scope)
     }
 
     static func derive(secret: String, dateStamp: String, region: String, service: String) -> SHA256Value {

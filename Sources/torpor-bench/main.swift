@@ -1,1 +1,88 @@
-print("bench")
+import Foundation
+import TorporAWS
+import TorporEC2
+import TorporSigV4
+
+/// Benchmarks, run from a release build:
+///   torpor-bench sign --seconds S
+/// Each prints one JSON line.
+enum Bench {
+    static func main() async -> Int32 {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        guard let name = arguments.first else {
+            printUsage()
+            return 2
+        }
+        arguments.removeFirst()
+        switch name {
+        case "sign":
+            var seconds = 3.0
+            if let index = arguments.firstIndex(of: "--seconds"), index + 1 < arguments.count, let value = Double(arguments[index + 1]), value > 0 {
+                seconds = value
+            } else if !arguments.isEmpty {
+                printUsage()
+                return 2
+            }
+            SignBenchmark.run(seconds: seconds)
+            return 0
+        case "-h", "--help", "help":
+            printUsage()
+            return 0
+        default:
+            FileHandle.standardError.write(Data("torpor-bench: unknown benchmark '\(name)'\n".utf8))
+            printUsage()
+            return 2
+        }
+    }
+
+    static func printUsage() {
+        FileHandle.standardError.write(Data("""
+        usage: torpor-bench sign [--seconds S]
+          sign   SigV4 header signing of a 10-instance StopInstances request through the
+                 client's signing path (key cache warm); prints
+                 {"benchmark":"sign","ns_per_op":N,"ops_per_sec":M}
+
+        """.utf8))
+    }
+}
+
+/// Signs the issue's StopInstances request: the same request value and
+/// signer call that `AWSQueryClient.send` makes.
+enum SignBenchmark {
+    static func run(seconds: Double) {
+        var parameters = QueryParameters(action: "StopInstances", version: EC2Client.apiVersion)
+        parameters.set("Hibernate", true)
+        parameters.setList("InstanceId", (0..<10).map { "i-0123456789abcdef\($0)" })
+        let body = parameters.formEncoded
+        let url = RequestURL(scheme: "https", host: "ec2.us-east-1.amazonaws.com")
+        let signer = SigV4Signer(region: "us-east-1", service: "ec2")
+        let credentials = AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+        let date = SigningDate(secondsSinceEpoch: 1_764_000_000)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded; charset=utf-8")
+        let request = SigV4Request(method: "POST", url: url, headers: headers, payload: .bytes(body))
+
+        var sink = 0
+        // Warm the key cache and the context pool.
+        for _ in 0..<1000 { sink &+= signer.sign(request, credentials: credentials, date: date).authorization.utf8.count }
+
+        let clock = ContinuousClock()
+        let budget = Duration.seconds(seconds)
+        var operations = 0
+        let started = clock.now
+        var elapsed = Duration.zero
+        while elapsed < budget {
+            for _ in 0..<1000 {
+                sink &+= signer.sign(request, credentials: credentials, date: date).authorization.utf8.count
+            }
+            operations += 1000
+            elapsed = clock.now - started
+        }
+        let nanoseconds = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
+        let perOp = nanoseconds / Double(operations)
+        precondition(sink > 0)
+        print("{\"benchmark\":\"sign\",\"ns_per_op\":\(Int(perOp.rounded())),\"ops_per_sec\":\(Int((1e9 / perOp).rounded()))}")
+    }
+}
+
+exit(await Bench.main())

@@ -67,9 +67,20 @@ public enum TorporMain {
         } catch let exit as ExitCode {
             return exit.rawValue
         } catch {
-            let (message, code) = ErrorReport.describe(error)
-            printError("torpor: \(message)")
-            return code
+            // ArgumentParser may still raise its own errors (a help request,
+            // a validation failure) from here.
+            switch Torpor.exitCode(for: error) {
+            case .success:
+                print(Torpor.fullMessage(for: error))
+                return ExitStatus.success
+            case .validationFailure:
+                printError(Torpor.fullMessage(for: error))
+                return ExitStatus.usage
+            default:
+                let (message, code) = ErrorReport.describe(error)
+                printError("torpor: \(message)")
+                return code
+            }
         }
     }
 

@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+import TorporAWS
+import TorporEC2
+
+/// Our client against moto with IAM authentication on: every call below is
+/// signed by Torpor and verified by moto.
+@Suite("EC2 operations against moto (IAM auth on)")
+struct MotoEC2Tests {
+    @Test("describe, stop with hibernation, start: the states follow")
+    func lifecycle() async throws {
+        let moto = try MotoFixture.get()
+        let marker = uniqueMarker("lifecycle")
+        let ids = try moto.launch(count: 3, marker: marker)
+        let ec2 = try moto.client()
+        let byTag = [EC2Filter(name: "tag:Marker", values: [marker])]
+
+        let described = try await ec2.describeInstances(filters: byTag).all()
+        #expect(Set(described.map(\.instanceID)) == Set(ids))
+        #expect(described.allSatisfy { $0.state == .running && $0.hibernationConfigured && $0.instanceType == "m5.large" })
+        #expect(described.allSatisfy { $0.tag("Marker") == marker && $0.availabilityZone != nil && $0.launchTime != nil })
+
+        let stopped = try await ec2.stopInstances(ids: ids, hibernate: true)
+        #expect(Set(stopped.changes.map(\.instanceID)) == Set(ids))
+        #expect(stopped.changes.allSatisfy { $0.previousState == .running })
+        let afterStop = try await ec2.describeInstances(ids: ids).all()
+        #expect(afterStop.allSatisfy { $0.state == .stopped || $0.state == .stopping }, "\(afterStop.map(\.state))")
+
+        let started = try await ec2.startInstances(ids: ids)
+        #expect(Set(started.changes.map(\.instanceID)) == Set(ids))
+        let afterStart = try await ec2.describeInstances(ids: ids).all()
+        #expect(afterStart.allSatisfy { $0.state == .running || $0.state == .pending })
+    }
+
+    @Test("pagination: MaxResults 5 gives pages of at most 5 and every instance exactly once")
+    func pagination() async throws {
+        let moto = try MotoFixture.get()
+        let ids = try moto.launch(count: 12, marker: uniqueMarker("pages"))
+        let ec2 = try moto.client()
+        // moto paginates unfiltered describes only, so this walks the whole
+        // (shared) fleet and looks for this test's instances in it.
+        var pages = 0
+        var seen: [String] = []
+        for try await page in ec2.describeInstances(maxResults: 5) {
+            pages += 1
+            #expect(page.items.count <= 5)
+            seen += page.items.map(\.instanceID)
+        }
+        #expect(pages >= 3)
+        #expect(Set(seen).count == seen.count, "an instance came back on two pages")
+        #expect(Set(ids).isSubset(of: Set(seen)))
+    }
+
+    @Test("a wrong secret is refused as an authentication error, not retried")
+    func wrongSecret() async throws {
+        let moto = try MotoFixture.get()
+        let ec2 = try moto.client(secret: "not-the-secret")
+        do {
+            _ = try await ec2.describeInstances().all()
+            Issue.record("a request signed with the wrong secret was accepted")
+        } catch let error as AWSServiceError {
+            #expect(["AuthFailure", "SignatureDoesNotMatch"].contains(error.code), "\(error)")
+            #expect((400..<500).contains(error.httpStatus))
+        }
+    }
+
+    @Test("dry run: DryRunOperation is reported as permitted and nothing changes")
+    func dryRun() async throws {
+        let moto = try MotoFixture.get()
+        let ids = try moto.launch(count: 2, marker: uniqueMarker("dry"))
+        let ec2 = try moto.client()
+        let result = try await ec2.stopInstances(ids: ids, hibernate: true, dryRun: true)
+        #expect(result.dryRunPermitted)
+        #expect(result.changes.isEmpty)
+        let after = try await ec2.describeInstances(ids: ids).all()
+        #expect(after.allSatisfy { $0.state == .running })
+    }
+
+    @Test("an unknown id fails the call with InvalidInstanceID.NotFound naming it; batching isolates it")
+    func unknownID() async throws {
+        let moto = try MotoFixture.get()
+        let ids = try moto.launch(count: 2, marker: uniqueMarker("unknown"))
+        let ec2 = try moto.client()
+        let bogus = "i-0000000000000dead"
+        await #expect(throws: AWSServiceError.self) { _ = try await ec2.stopInstances(ids: ids + [bogus]) }
+        let results = try await BatchStateChange(ec2: ec2, action: .stop, options: .init()).run(ids + [bogus])
+        #expect(results.count == 3)
+        for id in ids {
+            guard case .changed(let change)? = results[id] else {
+                Issue.record("\(id): \(String(describing: results[id]))")
+                continue
+            }
+            #expect(change.previousState == .running)
+        }
+        guard case .failed(let code, let message)? = results[bogus] else {
+            Issue.record("the unknown id has no failure: \(String(describing: results[bogus]))")
+            return
+        }
+        #expect(code == "InvalidInstanceID.NotFound")
+        #expect(message.contains(bogus))
+    }
+
+    @Test("instance status, instance types and spot price history decode")
+    func otherDescribes() async throws {
+        let moto = try MotoFixture.get()
+        let ids = try moto.launch(count: 2, marker: uniqueMarker("status"))
+        let ec2 = try moto.client()
+        let statuses = try await ec2.describeInstanceStatus(ids: ids, includeAllInstances: true).all()
+        #expect(Set(statuses.map(\.instanceID)) == Set(ids))
+        #expect(statuses.allSatisfy { $0.state == .running })
+
+        let types = try await ec2.describeInstanceTypes(instanceTypes: ["m5.large", "t3.micro"]).all()
+        #expect(Set(types.map(\.instanceType)) == ["m5.large", "t3.micro"])
+        #expect(types.first { $0.instanceType == "m5.large" }?.memoryMiB == 8192)
+
+        let prices = try await ec2.describeSpotPriceHistory(instanceTypes: ["m5.large"]).all()
+        #expect(prices.allSatisfy { $0.instanceType == "m5.large" && Double($0.price) != nil })
+    }
+
+    @Test("more than 100 ids for DescribeInstanceStatus is refused before any call")
+    func statusLimit() async throws {
+        let ec2 = try MotoFixture.get().client()
+        let ids = (0..<101).map { String(format: "i-%017x", $0) }
+        #expect(throws: EC2UsageError.self) { _ = try ec2.describeInstanceStatus(ids: ids) }
+    }
+}

@@ -109,6 +109,12 @@ final class CurlEngine: @unchecked Sendable {
         thread.start()
     }
 
+    deinit {
+        // Runs once both the transport and the finished driver thread have
+        // let go, so no one can touch the handle any more.
+        curl_multi_cleanup(multi)
+    }
+
     func submit(_ transfer: CurlTransfer) {
         inbox.withLock { $0.submitted.append(transfer) }
         curl_multi_wakeup(multi)
@@ -153,7 +159,8 @@ final class CurlEngine: @unchecked Sendable {
                     transfer.finish(.failure(CancellationError()))
                 }
                 active.removeAll()
-                curl_multi_cleanup(multi)
+                // The multi handle is freed in deinit, not here: stop() may
+                // still be about to wake it.
                 return
             }
 

@@ -48,15 +48,14 @@ public struct RequestURL: Sendable, Equatable, CustomStringConvertible {
             }
             host = authority[...close]
             let after = authority[authority.index(after: close)...]
-            if after.hasPrefix(":") { port = Int(after.dropFirst()) ; if port == nil { throw ParseError(url: text, reason: "bad port") } }
-            else if !after.isEmpty { throw ParseError(url: text, reason: "unexpected text after IPv6 address") }
+            if after.hasPrefix(":") {
+                port = try Self.port(after.dropFirst(), in: text)
+            } else if !after.isEmpty {
+                throw ParseError(url: text, reason: "unexpected text after IPv6 address")
+            }
         } else if let colon = authority.lastIndex(of: ":") {
             host = authority[..<colon]
-            let portText = authority[authority.index(after: colon)...]
-            guard let value = Int(portText), (1...65535).contains(value) else {
-                throw ParseError(url: text, reason: "bad port '\(portText)'")
-            }
-            port = value
+            port = try Self.port(authority[authority.index(after: colon)...], in: text)
         }
         guard !host.isEmpty else { throw ParseError(url: text, reason: "no host") }
         let pathAndQuery = rest[authorityEnd...]
@@ -67,6 +66,13 @@ public struct RequestURL: Sendable, Equatable, CustomStringConvertible {
             query = String(pathAndQuery[pathAndQuery.index(after: question)...])
         }
         self.init(scheme: scheme, host: host.lowercased(), port: port, path: String(path), query: query)
+    }
+
+    private static func port(_ text: Substring, in url: String) throws(ParseError) -> Int {
+        guard text.allSatisfy(\.isASCII), let value = Int(text), (1...65535).contains(value) else {
+            throw ParseError(url: url, reason: "bad port '\(text)'")
+        }
+        return value
     }
 
     /// The Host header value: the port is written only when it is not the

@@ -7,11 +7,11 @@ import TorporEC2
 @Suite("torpor describe/stop/start against moto")
 struct CommandLineTests {
     @Test("describe --output json lists exactly the selected instances")
-    func describeJSON() throws {
-        let moto = try MotoFixture.get()
+    func describeJSON() async throws {
+        let moto = try await MotoFixture.get()
         let marker = uniqueMarker("cli-describe")
-        let ids = try moto.launch(count: 3, marker: marker)
-        let result = try torpor(["describe", "--tag", "Marker=\(marker)", "--output", "json"], environment: moto.cliEnvironment)
+        let ids = try await moto.launch(count: 3, marker: marker)
+        let result = try await torpor(["describe", "--tag", "Marker=\(marker)", "--output", "json"], environment: moto.cliEnvironment)
         #expect(result.status == 0, "\(result.stderr)")
         let document = try #require(result.json)
         let instances = try #require(document["instances"] as? [[String: Any]])
@@ -21,11 +21,11 @@ struct CommandLineTests {
     }
 
     @Test("stop --hibernate --yes then start --yes: every instance accepted, states follow")
-    func stopAndStart() throws {
-        let moto = try MotoFixture.get()
+    func stopAndStart() async throws {
+        let moto = try await MotoFixture.get()
         let marker = uniqueMarker("cli-stop")
-        let ids = try moto.launch(count: 4, marker: marker)
-        let stop = try torpor(["stop", "--tag", "Marker=\(marker)", "--hibernate", "--yes", "--output", "json"],
+        let ids = try await moto.launch(count: 4, marker: marker)
+        let stop = try await torpor(["stop", "--tag", "Marker=\(marker)", "--hibernate", "--yes", "--output", "json"],
                               environment: moto.cliEnvironment)
         #expect(stop.status == 0, "\(stop.stderr)")
         let stopDoc = try #require(stop.json)
@@ -36,24 +36,24 @@ struct CommandLineTests {
         #expect(outcomes.allSatisfy { $0["previousState"] as? String == "running" && $0["outcome"] as? String == "accepted" })
 
         // A second stop finds nothing to do.
-        let again = try torpor(["stop", "--tag", "Marker=\(marker)", "--yes", "--output", "json"], environment: moto.cliEnvironment)
+        let again = try await torpor(["stop", "--tag", "Marker=\(marker)", "--yes", "--output", "json"], environment: moto.cliEnvironment)
         #expect(again.status == 0)
         #expect((again.json?["counts"] as? [String: Int])?["no-action-needed"] == 4)
 
-        let start = try torpor(["start", "--tag", "Marker=\(marker)", "--yes"], environment: moto.cliEnvironment)
+        let start = try await torpor(["start", "--tag", "Marker=\(marker)", "--yes"], environment: moto.cliEnvironment)
         #expect(start.status == 0, "\(start.stderr)")
         #expect(start.stdout.contains("4 accepted"))
-        let describe = try torpor(["describe", "--tag", "Marker=\(marker)", "--output", "json"], environment: moto.cliEnvironment)
+        let describe = try await torpor(["describe", "--tag", "Marker=\(marker)", "--output", "json"], environment: moto.cliEnvironment)
         let states = (describe.json?["instances"] as? [[String: Any]])?.compactMap { $0["state"] as? String } ?? []
         #expect(states.count == 4 && states.allSatisfy { $0 == "running" || $0 == "pending" })
     }
 
     @Test("one unknown id does not hide the others: exit 1, the good one accepted, the bad one failed")
-    func partialFailure() throws {
-        let moto = try MotoFixture.get()
-        let ids = try moto.launch(count: 1, marker: uniqueMarker("cli-partial"))
+    func partialFailure() async throws {
+        let moto = try await MotoFixture.get()
+        let ids = try await moto.launch(count: 1, marker: uniqueMarker("cli-partial"))
         let bogus = "i-00000000000000bad"
-        let result = try torpor(["stop", "--id", ids[0], "--id", bogus, "--yes", "--output", "json"], environment: moto.cliEnvironment)
+        let result = try await torpor(["stop", "--id", ids[0], "--id", bogus, "--yes", "--output", "json"], environment: moto.cliEnvironment)
         #expect(result.status == 1)
         let outcomes = try #require(result.json?["instances"] as? [[String: Any]])
         let byID = Dictionary(uniqueKeysWithValues: outcomes.compactMap { o in (o["instanceId"] as? String).map { ($0, o) } })
@@ -64,9 +64,9 @@ struct CommandLineTests {
 
     @Test("no --yes without a terminal: refused with exit 2 and nothing changes")
     func refusesWithoutYes() async throws {
-        let moto = try MotoFixture.get()
-        let ids = try moto.launch(count: 2, marker: uniqueMarker("cli-noyes"))
-        let result = try torpor(["stop", "--id", ids[0], "--id", ids[1]], environment: moto.cliEnvironment)
+        let moto = try await MotoFixture.get()
+        let ids = try await moto.launch(count: 2, marker: uniqueMarker("cli-noyes"))
+        let result = try await torpor(["stop", "--id", ids[0], "--id", ids[1]], environment: moto.cliEnvironment)
         #expect(result.status == 2)
         #expect(result.stderr.contains("--yes"))
         let states = try await moto.client().describeInstances(ids: ids).all().map(\.state)
@@ -75,10 +75,10 @@ struct CommandLineTests {
 
     @Test("--dry-run asks EC2 and changes nothing")
     func dryRun() async throws {
-        let moto = try MotoFixture.get()
+        let moto = try await MotoFixture.get()
         let marker = uniqueMarker("cli-dry")
-        let ids = try moto.launch(count: 2, marker: marker)
-        let result = try torpor(["stop", "--tag", "Marker=\(marker)", "--hibernate", "--dry-run", "--output", "json"],
+        let ids = try await moto.launch(count: 2, marker: marker)
+        let result = try await torpor(["stop", "--tag", "Marker=\(marker)", "--hibernate", "--dry-run", "--output", "json"],
                                 environment: moto.cliEnvironment)
         #expect(result.status == 0, "\(result.stderr)")
         #expect((result.json?["counts"] as? [String: Int])?["would-succeed"] == 2)
@@ -95,53 +95,53 @@ struct CommandLineTests {
             (["stop", "--state", "sleeping", "--yes"], "not an instance state"),
             (["stop", "--id", "i-0123456789abcdef0", "--hibernate", "--force"], "cannot be combined"),
           ])
-    func usageErrors(arguments: [String], message: String) throws {
-        let result = try torpor(arguments, environment: isolatedEnvironment())
+    func usageErrors(arguments: [String], message: String) async throws {
+        let result = try await torpor(arguments, environment: isolatedEnvironment())
         #expect(result.status == 2)
         #expect(result.stderr.contains(message), "\(result.stderr)")
     }
 
     @Test("no region anywhere: exit 2 naming --region")
-    func noRegion() throws {
-        let result = try torpor(["describe"], environment: isolatedEnvironment(["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"]))
+    func noRegion() async throws {
+        let result = try await torpor(["describe"], environment: isolatedEnvironment(["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"]))
         #expect(result.status == 2)
         #expect(result.stderr.contains("--region"))
     }
 
     @Test("no credentials anywhere: exit 2 listing every source tried")
-    func noCredentials() throws {
-        let moto = try MotoFixture.get()
-        let result = try torpor(["describe", "--endpoint-url", moto.endpoint, "--region", "us-east-1"], environment: isolatedEnvironment())
+    func noCredentials() async throws {
+        let moto = try await MotoFixture.get()
+        let result = try await torpor(["describe", "--endpoint-url", moto.endpoint, "--region", "us-east-1"], environment: isolatedEnvironment())
         #expect(result.status == 2)
         #expect(result.stderr.contains("no AWS credentials found"))
         #expect(result.stderr.contains("environment") && result.stderr.contains("profile default"))
     }
 
     @Test("a profile from the shared files is used, and a malformed file is reported with its line")
-    func profiles() throws {
-        let moto = try MotoFixture.get()
+    func profiles() async throws {
+        let moto = try await MotoFixture.get()
         let environment = isolatedEnvironment(["AWS_ENDPOINT_URL_EC2": moto.endpoint])
         let home = try #require(environment["HOME"])
         try FileManager.default.createDirectory(atPath: home + "/.aws", withIntermediateDirectories: true)
         try "[fleet]\naws_access_key_id = \(moto.accessKeyID)\naws_secret_access_key = \(moto.secretAccessKey)\n"
             .write(toFile: home + "/.aws/credentials", atomically: true, encoding: .utf8)
         try "[profile fleet]\nregion = us-east-1\n".write(toFile: home + "/.aws/config", atomically: true, encoding: .utf8)
-        let ok = try torpor(["describe", "--profile", "fleet", "--output", "json"], environment: environment)
+        let ok = try await torpor(["describe", "--profile", "fleet", "--output", "json"], environment: environment)
         #expect(ok.status == 0, "\(ok.stderr)")
 
-        let missing = try torpor(["describe", "--profile", "nope"], environment: environment)
+        let missing = try await torpor(["describe", "--profile", "nope"], environment: environment)
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("profile 'nope'"))
 
         try "[profile fleet]\nregion us-east-1\n".write(toFile: home + "/.aws/config", atomically: true, encoding: .utf8)
-        let broken = try torpor(["describe", "--profile", "fleet"], environment: environment)
+        let broken = try await torpor(["describe", "--profile", "fleet"], environment: environment)
         #expect(broken.status == 2)
         #expect(broken.stderr.contains("config:2"), "\(broken.stderr)")
     }
 
     @Test("--help explains the commands and exits 0")
-    func help() throws {
-        let result = try torpor(["stop", "--help"], environment: isolatedEnvironment())
+    func help() async throws {
+        let result = try await torpor(["stop", "--help"], environment: isolatedEnvironment())
         #expect(result.status == 0)
         #expect(result.stdout.contains("--hibernate") && result.stdout.contains("--dry-run") && result.stdout.contains("--yes"))
     }

@@ -15,7 +15,8 @@ final class MotoFixture: Sendable {
 
     static let shared: Result<MotoFixture, any Error> = Result { try MotoFixture() }
 
-    static func get() throws -> MotoFixture { try shared.get() }
+    /// The shared server, started on first use off the cooperative pool.
+    static func get() async throws -> MotoFixture { try await offPool { try shared.get() } }
 
     private init() throws {
         server = try HelperServer(script: "moto_iam_server.py", arguments: ["--lifetime", "900"])
@@ -47,20 +48,24 @@ final class MotoFixture: Sendable {
     }
 
     /// Launches instances through boto3 (Torpor has no RunInstances) and
-    /// returns their ids. Every instance gets the tag `Marker=<marker>`.
-    func launch(count: Int, marker: String, hibernation: Bool = true) throws -> [String] {
+    /// returns their ids: `reservations` calls of `count` instances each.
+    /// Every instance gets the tag `Marker=<marker>`.
+    func launch(count: Int, marker: String, hibernation: Bool = true, reservations: Int = 1) async throws -> [String] {
         let script = """
         import boto3, json, sys
         ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name="us-east-1",
                            aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3])
-        r = ec2.run_instances(ImageId="ami-12c6146b", MinCount=int(sys.argv[4]), MaxCount=int(sys.argv[4]),
-                              InstanceType="m5.large", HibernationOptions={"Configured": sys.argv[6] == "1"},
-                              TagSpecifications=[{"ResourceType": "instance",
-                                                  "Tags": [{"Key": "Marker", "Value": sys.argv[5]}]}])
-        print(json.dumps([i["InstanceId"] for i in r["Instances"]]))
+        ids = []
+        for _ in range(int(sys.argv[7])):
+            r = ec2.run_instances(ImageId="ami-12c6146b", MinCount=int(sys.argv[4]), MaxCount=int(sys.argv[4]),
+                                  InstanceType="m5.large", HibernationOptions={"Configured": sys.argv[6] == "1"},
+                                  TagSpecifications=[{"ResourceType": "instance",
+                                                      "Tags": [{"Key": "Marker", "Value": sys.argv[5]}]}])
+            ids += [i["InstanceId"] for i in r["Instances"]]
+        print(json.dumps(ids))
         """
-        let result = try runProcess("/usr/bin/env", ["python3", "-c", script, endpoint, accessKeyID, secretAccessKey,
-                                                     String(count), marker, hibernation ? "1" : "0"],
+        let result = try await runProcess("/usr/bin/env", ["python3", "-c", script, endpoint, accessKeyID, secretAccessKey,
+                                                     String(count), marker, hibernation ? "1" : "0", String(reservations)],
                                     environment: ProcessInfo.processInfo.environment)
         guard result.status == 0, let ids = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String] else {
             throw TestProcessError.noOutput("run_instances failed: \(result.stderr)")

@@ -38,9 +38,23 @@ enum TestProcessError: Error, CustomStringConvertible {
 }
 
 /// Runs a program to completion with a time bound; standard input is empty
-/// (not a terminal), as in CI.
+/// (not a terminal), as in CI. The waiting happens on a thread of its own:
+/// blocking a cooperative-pool thread (two on this machine) would stall
+/// every other test running at the same time.
 func runProcess(_ executable: String, _ arguments: [String], environment: [String: String],
-                timeout: TimeInterval = 120) throws -> ProcessResult {
+                timeout: TimeInterval = 120) async throws -> ProcessResult {
+    try await offPool { try runProcessBlocking(executable, arguments, environment: environment, timeout: timeout) }
+}
+
+/// Runs blocking work on a new thread and resumes the caller when it is done.
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+    }
+}
+
+private func runProcessBlocking(_ executable: String, _ arguments: [String], environment: [String: String],
+                                timeout: TimeInterval) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -86,8 +100,8 @@ func isolatedEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
     return environment
 }
 
-func torpor(_ arguments: [String], environment: [String: String]) throws -> ProcessResult {
-    try runProcess(TestPaths.torpor, arguments, environment: environment)
+func torpor(_ arguments: [String], environment: [String: String]) async throws -> ProcessResult {
+    try await runProcess(TestPaths.torpor, arguments, environment: environment)
 }
 
 /// A helper server (one of Tests/Support/*.py) on loopback. It prints one

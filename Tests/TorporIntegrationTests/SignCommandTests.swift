@@ -58,7 +58,7 @@ struct SignCommandTests {
     ]
 
     @Test("same canonical request and Authorization as botocore", arguments: cases)
-    func matchesBotocore(_ testCase: Case) throws {
+    func matchesBotocore(_ testCase: Case) async throws {
         let date = "20261126T120000Z"
         var arguments = ["sign", "--method", testCase.method, "--url", testCase.url, "--region", "us-east-1",
                          "--service", testCase.service, "--date", date]
@@ -68,7 +68,7 @@ struct SignCommandTests {
         var environment = isolatedEnvironment(["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": Self.secret])
         if let token = testCase.token { environment["AWS_SESSION_TOKEN"] = token }
 
-        let ours = try torpor(arguments, environment: environment)
+        let ours = try await torpor(arguments, environment: environment)
         #expect(ours.status == 0, "\(ours.stderr)")
         #expect(!ours.stdout.contains(Self.secret) && !ours.stderr.contains(Self.secret))
         let mine = try #require(ours.json)
@@ -78,7 +78,7 @@ struct SignCommandTests {
         spec["token"] = testCase.token
         spec["expires"] = testCase.expires
         let specJSON = String(decoding: try JSONSerialization.data(withJSONObject: spec), as: UTF8.self)
-        let theirs = try runProcess("/usr/bin/env", ["python3", "-c", Self.botocoreScript, specJSON], environment: ProcessInfo.processInfo.environment)
+        let theirs = try await runProcess("/usr/bin/env", ["python3", "-c", Self.botocoreScript, specJSON], environment: ProcessInfo.processInfo.environment)
         #expect(theirs.status == 0, "\(theirs.stderr)")
         let reference = try #require(theirs.json)
 
@@ -100,9 +100,9 @@ struct SignCommandTests {
             (["--header", "NoColon"], "Name: value"),
             (["--body", "a", "--body-file", "/etc/hostname"], "not both"),
           ])
-    func badInput(extra: [String], message: String) throws {
+    func badInput(extra: [String], message: String) async throws {
         let environment = isolatedEnvironment(["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": Self.secret])
-        let result = try torpor(["sign", "--method", "GET", "--url", "https://example.amazonaws.com/", "--region", "us-east-1",
+        let result = try await torpor(["sign", "--method", "GET", "--url", "https://example.amazonaws.com/", "--region", "us-east-1",
                                  "--service", "service"] + extra, environment: environment)
         #expect(result.status == 2)
         #expect(result.stderr.contains(message), "\(result.stderr)")

@@ -127,7 +127,8 @@ public final class AWSQueryClient: Sendable {
                 case .failure(let unreadable):
                     report(action, attempt, .unreadable, nil, started)
                     failure = .status(response.status)
-                    finalError = unreadable
+                    finalError = AWSResponseError(action: action, httpStatus: unreadable.httpStatus,
+                                                  reason: unreadable.reason, body: unreadable.body)
                 }
             } catch let error as TransportError {
                 report(action, attempt, .transportError(error.kind), nil, started)

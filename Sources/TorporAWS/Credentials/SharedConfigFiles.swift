@@ -66,9 +66,13 @@ public struct SharedConfigFiles: Sendable {
         var sections: [String: [String: String]] = [:]
         var current: String?
         var lastKey: String?
-        for (offset, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Split on the byte, not the Character: "\r\n" is one Character in
+        // Swift, so a file saved with Windows line endings would be one line.
+        let lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        for (offset, rawBytes) in lines.enumerated() {
             let lineNumber = offset + 1
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
+            let bytes = rawBytes.last == UInt8(ascii: "\r") ? rawBytes.dropLast() : rawBytes[...]
+            let line = Substring(String(decoding: bytes, as: UTF8.self))
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed.hasPrefix(";") { continue }
             if trimmed.hasPrefix("[") {

@@ -1,7 +1,7 @@
 import CCurl
 import Foundation
 import Synchronization
-public import TorporSigV4
+import TorporSigV4
 
 /// HTTP over libcurl's multi interface.
 ///

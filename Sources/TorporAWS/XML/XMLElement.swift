@@ -58,7 +58,9 @@ public enum XMLDocumentParser {
         let builder = TreeBuilder()
         parser.delegate = builder
         let ok = parser.parse()
-        if !ok || builder.root == nil {
+        // libxml2 may report success after stopping at content past the root
+        // element; any error the delegate saw fails the document.
+        if !ok || builder.root == nil || builder.failure != nil || builder.extraRoot {
             let reason = builder.failure ?? parser.parserError.map { String(describing: $0) } ?? "not a complete XML document"
             throw XMLParseError(line: parser.lineNumber, column: parser.columnNumber, reason: reason)
         }
@@ -77,15 +79,22 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
     private var stack: [Partial] = []
     var root: XMLNode?
     var failure: String?
+    /// A second top-level element: not a well-formed document.
+    var extraRoot = false
 
     func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
                 qualifiedName: String?, attributes: [String: String] = [:]) {
         let local = elementName.split(separator: ":").last.map(String.init) ?? elementName
+        if stack.isEmpty && root != nil { extraRoot = true }
         stack.append(Partial(name: local))
     }
 
     func parser(_ parser: XMLParser, foundCharacters string: String) {
-        stack.last?.text += string
+        if let current = stack.last {
+            current.text += string
+        } else if root != nil, string.contains(where: { !$0.isWhitespace }) {
+            extraRoot = true
+        }
     }
 
     func parser(_ parser: XMLParser, foundCDATA CDATABlock: Data) {

@@ -29,6 +29,12 @@ COUNTS = {}
 LOCK = threading.Lock()
 
 
+class Server(ThreadingHTTPServer):
+    # The default backlog of 5 drops connections when a test opens dozens at once.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -106,8 +112,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     lifetime = float(sys.argv[sys.argv.index("--lifetime") + 1]) if "--lifetime" in sys.argv else 120.0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", 0), Handler)
     print(server.server_address[1], flush=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     done = threading.Event()

@@ -184,77 +184,11 @@ struct StateChangeRun {
     }
 }
 
-struct Stop: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Stop instances, with hibernation if asked.",
-        discussion: """
-        Refuses to run without a selector. Without --yes it shows the instances and asks on a \
-        terminal, and refuses when there is no terminal to ask on. Instances already stopped or \
-        stopping need no action; terminated ones are skipped. Examples:
-          torpor stop --tag Env=dev --hibernate --yes
-          torpor stop --id i-0123456789abcdef0 --dry-run
-        """
-    )
-
-    @OptionGroup var selectors: SelectorOptions
-    @Flag(help: "Hibernate: keep memory on the EBS root volume so the next start resumes in seconds.")
-    var hibernate = false
-    @Flag(help: "Force the stop (no clean shutdown; the instance's file caches are lost).")
-    var force = false
-    @Flag(name: .customLong("dry-run"), help: "Ask EC2 whether the stop would be allowed; change nothing.")
+/// Options every mutating command shares.
+struct MutationOptions: ParsableArguments {
+    @Flag(name: .customLong("dry-run"), help: "Ask EC2 whether the call would be allowed; change nothing.")
     var dryRun = false
     @Flag(help: "Do not ask for confirmation.")
     var yes = false
     @Option(help: "table or json.") var output: OutputFormat = .table
-    @OptionGroup var connection: ConnectionOptions
-
-    func validate() throws {
-        if selectors.isEmpty {
-            throw ValidationError("stop needs a selector (--id, --tag, --filter or --state); to act on everything, say so with a filter")
-        }
-        if hibernate && force {
-            throw ValidationError("--hibernate and --force cannot be combined: EC2 does not force a hibernation")
-        }
-    }
-
-    func run() async throws {
-        try await StateChangeRun(
-            action: .stop, selectors: selectors, connection: connection,
-            options: BatchStateChange.Options(hibernate: hibernate, force: force, dryRun: dryRun),
-            assumeYes: yes, output: output
-        ).run()
-    }
-}
-
-struct Start: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Start stopped (or hibernated) instances.",
-        discussion: """
-        Refuses to run without a selector. Without --yes it shows the instances and asks on a \
-        terminal. Instances already running or pending need no action. Examples:
-          torpor start --tag Env=dev --yes
-          torpor start --id i-0123456789abcdef0 --dry-run --output json
-        """
-    )
-
-    @OptionGroup var selectors: SelectorOptions
-    @Flag(name: .customLong("dry-run"), help: "Ask EC2 whether the start would be allowed; change nothing.")
-    var dryRun = false
-    @Flag(help: "Do not ask for confirmation.")
-    var yes = false
-    @Option(help: "table or json.") var output: OutputFormat = .table
-    @OptionGroup var connection: ConnectionOptions
-
-    func validate() throws {
-        if selectors.isEmpty {
-            throw ValidationError("start needs a selector (--id, --tag, --filter or --state)")
-        }
-    }
-
-    func run() async throws {
-        try await StateChangeRun(
-            action: .start, selectors: selectors, connection: connection,
-            options: BatchStateChange.Options(dryRun: dryRun), assumeYes: yes, output: output
-        ).run()
-    }
 }

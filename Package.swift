@@ -21,6 +21,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // C shims: only the headers and typed wrappers over variadic C calls.
@@ -61,11 +65,28 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The fleet simulator: an EC2-compatible endpoint with lifecycle
+        // timings, hibernation rules, throttling, spot prices and faults.
+        .target(
+            name: "TorporSim",
+            dependencies: [
+                "TorporSigV4",
+                "TorporAWS",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+
         // The command line, as a library so that tests can parse its commands.
         .target(
             name: "TorporCLI",
             dependencies: [
                 "TorporEC2",
+                "TorporSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -90,6 +111,11 @@ let package = Package(
         .testTarget(
             name: "TorporAWSTests",
             dependencies: ["TorporAWS", "TorporEC2"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TorporSimTests",
+            dependencies: ["TorporSim", "TorporEC2"],
             swiftSettings: strict
         ),
         .testTarget(

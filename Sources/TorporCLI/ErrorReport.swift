@@ -1,5 +1,6 @@
 import TorporAWS
 import TorporEC2
+import TorporSim
 
 /// One line for an error, and the exit status it deserves: configuration
 /// and credential problems are 2 (nothing was attempted), anything that
@@ -18,6 +19,8 @@ enum ErrorReport {
         case let error as AWSConfigurationError:
             return (error.description, ExitStatus.usage)
         case let error as SharedConfigFiles.ParseError:
+            return (error.description, ExitStatus.usage)
+        case let error as FleetFileError:
             return (error.description, ExitStatus.usage)
         case let error as AWSServiceError:
             let hint = credentialCodes.contains(error.code) ? " (check the credentials and their IAM permissions)" : ""

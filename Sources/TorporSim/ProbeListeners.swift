@@ -1,0 +1,91 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// TCP listeners on instances' private addresses, opened when an instance is
+/// reachable and closed when it stops. A connection is accepted and closed
+/// at once: being able to connect is all a readiness probe asks.
+///
+/// Binds are asynchronous (never blocking the caller); each address keeps
+/// the state it should be in, so a close that arrives while a bind is under
+/// way closes the listener as soon as it exists.
+final class ProbeListeners: Sendable {
+    private struct Entry {
+        var wanted = false
+        var binding = false
+        var channel: (any Channel)?
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    private let group = MultiThreadedEventLoopGroup.singleton
+
+    init() {
+        Self.raiseOpenFileLimit()
+    }
+
+    /// Thousands of listeners need thousands of descriptors: take the hard
+    /// limit as the soft one.
+    static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    var openCount: Int { entries.withLock { $0.values.filter { $0.channel != nil }.count } }
+
+    func apply(_ changes: [ProbeChange]) {
+        for change in changes {
+            let key = "\(change.address):\(change.port)"
+            let action = entries.withLock { entries -> (bind: Bool, close: (any Channel)?) in
+                var entry = entries[key] ?? Entry()
+                entry.wanted = change.open
+                var result: (bind: Bool, close: (any Channel)?) = (false, nil)
+                if change.open, entry.channel == nil, !entry.binding {
+                    entry.binding = true
+                    result.bind = true
+                } else if !change.open, let channel = entry.channel {
+                    entry.channel = nil
+                    result.close = channel
+                }
+                entries[key] = entry
+                return result
+            }
+            action.close?.close(promise: nil)
+            if action.bind { bind(key: key, address: change.address, port: change.port) }
+        }
+    }
+
+    private func bind(key: String, address: String, port: Int) {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelInitializer { channel in channel.close() }
+            .bind(host: address, port: port)
+            .whenComplete { [self] result in
+                let extra = entries.withLock { entries -> (any Channel)? in
+                    var entry = entries[key] ?? Entry()
+                    entry.binding = false
+                    defer { entries[key] = entry }
+                    guard case .success(let channel) = result else { return nil }
+                    if entry.wanted {
+                        entry.channel = channel
+                        return nil
+                    }
+                    return channel
+                }
+                extra?.close(promise: nil)
+                // A close then an open while binding: the bind above already
+                // satisfied the open; nothing else to do.
+            }
+    }
+
+    func closeAll() {
+        let channels = entries.withLock { entries -> [any Channel] in
+            defer { entries = [:] }
+            return entries.values.compactMap(\.channel)
+        }
+        for channel in channels { channel.close(promise: nil) }
+    }
+}

@@ -75,6 +75,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -99,7 +100,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "torpor-bench",
-            dependencies: ["TorporEC2"],
+            dependencies: ["TorporEC2", "TorporSim"],
             swiftSettings: strict
         ),
 

@@ -134,7 +134,7 @@ extension FleetState {
             x.element("code", instance.state.code)
             x.element("name", instance.state.rawValue)
         }
-        xml.element("privateDnsName", "ip-\(instance.privateIP.replacingOccurrences(of: ".", with: "-")).ec2.internal")
+        xml.element("privateDnsName", instance.privateDNSName)
         xml.element("dnsName", "")
         xml.element("reason", instance.transitionReason)
         xml.element("amiLaunchIndex", 0)

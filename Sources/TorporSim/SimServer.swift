@@ -4,6 +4,7 @@ public import Logging
 public import NIOCore
 import Synchronization
 import TorporSigV4
+import ServiceLifecycle
 import UnixSignals
 
 /// The request context: Hummingbird's, plus the connection, which the
@@ -25,7 +26,8 @@ public enum SimServer {
     /// Runs until the task is cancelled or the process gets SIGTERM/SIGINT.
     /// `onReady` receives the port actually bound (useful with port 0).
     public static func run(engine: SimEngine, host: String, port: Int, logger: Logger,
-                           handleSignals: Bool, onReady: @escaping @Sendable (Int) async -> Void) async throws {
+                           handleSignals: Bool, shutdown: SimShutdown? = nil,
+                           onReady: @escaping @Sendable (Int) async -> Void) async throws {
         let router = Router(context: SimRequestContext.self)
         let auth = SimAuth(region: engine.region, secret: engine.secret(for:), wallNow: { Date().timeIntervalSince1970 })
         router.post("/") { request, context in try await ec2(request, context, engine, auth) }
@@ -38,13 +40,10 @@ public enum SimServer {
             onServerRunning: { channel in await onReady(channel.localAddress?.port ?? port) },
             logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                if handleSignals {
-                    try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
-                } else {
-                    try await app.runService(gracefulShutdownSignals: [])
-                }
-            }
+            let services = ServiceGroup(configuration: .init(
+                services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
+            await shutdown?.attach(services)
+            group.addTask { try await services.run() }
             group.addTask { await tickLoop(engine) }
             // When the server stops, so does the timer.
             _ = try await group.next()
@@ -201,32 +200,60 @@ public enum SimServer {
     }
 }
 
+/// Asks a running simulator to shut down gracefully (finish answering,
+/// close listeners) instead of cancelling it mid-request.
+public final class SimShutdown: Sendable {
+    private let state = Mutex<(group: ServiceGroup?, requested: Bool)>((nil, false))
+
+    public init() {}
+
+    func attach(_ group: ServiceGroup) async {
+        let requested = state.withLock { state -> Bool in
+            state.group = group
+            return state.requested
+        }
+        if requested { await group.triggerGracefulShutdown() }
+    }
+
+    public func trigger() async {
+        let group = state.withLock { state -> ServiceGroup? in
+            state.requested = true
+            return state.group
+        }
+        await group?.triggerGracefulShutdown()
+    }
+}
+
 /// A simulator running in this process, for tests and the demo.
 public final class RunningSimulator: Sendable {
     public let engine: SimEngine
     public let port: Int
     private let task: Task<Void, any Error>
+    private let shutdown: SimShutdown
 
     public var endpoint: String { "http://127.0.0.1:\(port)" }
 
-    init(engine: SimEngine, port: Int, task: Task<Void, any Error>) {
+    init(engine: SimEngine, port: Int, task: Task<Void, any Error>, shutdown: SimShutdown) {
         self.engine = engine
         self.port = port
         self.task = task
+        self.shutdown = shutdown
     }
 
     /// Starts a server on 127.0.0.1 (an ephemeral port unless given) and
     /// returns once it is listening.
     public static func start(engine: SimEngine, port: Int = 0, logger: Logger = Logger(label: "torpor.sim")) async throws -> RunningSimulator {
         let ready = AsyncStream<Int>.makeStream()
+        let shutdown = SimShutdown()
         let task = Task {
             defer { ready.continuation.finish() }
-            try await SimServer.run(engine: engine, host: "127.0.0.1", port: port, logger: logger, handleSignals: false) { port in
+            try await SimServer.run(engine: engine, host: "127.0.0.1", port: port, logger: logger, handleSignals: false,
+                                    shutdown: shutdown) { port in
                 ready.continuation.yield(port)
             }
         }
         for await bound in ready.stream {
-            return RunningSimulator(engine: engine, port: bound, task: task)
+            return RunningSimulator(engine: engine, port: bound, task: task, shutdown: shutdown)
         }
         // The server ended before it listened: report why.
         try await task.value
@@ -234,7 +261,7 @@ public final class RunningSimulator: Sendable {
     }
 
     public func stop() async {
-        task.cancel()
+        await shutdown.trigger()
         _ = await task.result
     }
 }

@@ -1,53 +1,83 @@
-/// Builds EC2's XML answers. Text is escaped; nothing else is needed for
-/// the small, fixed vocabulary of these documents.
+/// Builds EC2's XML answers into bytes: a page of 1000 instances is about
+/// 70,000 small appends, and appending bytes is several times cheaper than
+/// growing a String. Text is escaped; nothing else is needed for the small,
+/// fixed vocabulary of these documents.
 struct XMLWriter {
-    private(set) var text = ""
+    private(set) var bytes: [UInt8] = []
 
     init(root: String) {
-        text.reserveCapacity(4096)
-        text += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<\(root) xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">"
+        bytes.reserveCapacity(64 * 1024)
+        raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<")
+        raw(root)
+        raw(" xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">")
     }
 
-    init(fragment: ()) {}
+    private mutating func raw(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
+    }
 
-    mutating func open(_ name: String) { text += "<\(name)>" }
-    mutating func close(_ name: String) { text += "</\(name)>" }
+    mutating func open(_ name: String) {
+        bytes.append(0x3C)
+        raw(name)
+        bytes.append(0x3E)
+    }
+
+    mutating func close(_ name: String) {
+        bytes.append(0x3C)
+        bytes.append(0x2F)
+        raw(name)
+        bytes.append(0x3E)
+    }
 
     mutating func element(_ name: String, _ value: String) {
-        text += "<\(name)>"
-        Self.appendEscaped(value, to: &text)
-        text += "</\(name)>"
+        open(name)
+        var value = value
+        value.withUTF8 { Self.appendEscaped($0, to: &bytes) }
+        close(name)
     }
 
-    mutating func element(_ name: String, _ value: Int) { text += "<\(name)>\(value)</\(name)>" }
-    mutating func element(_ name: String, _ value: Bool) { text += "<\(name)>\(value ? "true" : "false")</\(name)>" }
+    mutating func element(_ name: String, _ value: Int) {
+        open(name)
+        raw(String(value))
+        close(name)
+    }
+
+    mutating func element(_ name: String, _ value: Bool) {
+        open(name)
+        raw(value ? "true" : "false")
+        close(name)
+    }
 
     mutating func element(_ name: String, _ body: (inout XMLWriter) -> Void) {
-        text += "<\(name)>"
+        open(name)
         body(&self)
-        text += "</\(name)>"
+        close(name)
     }
 
-    static func appendEscaped(_ value: String, to text: inout String) {
-        guard value.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) else {
-            text += value
-            return
-        }
-        for character in value {
-            switch character {
-            case "&": text += "&amp;"
-            case "<": text += "&lt;"
-            case ">": text += "&gt;"
-            case "\"": text += "&quot;"
-            case "'": text += "&apos;"
-            default: text.append(character)
+    static func appendEscaped(_ value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        for byte in value {
+            switch byte {
+            case 0x26: out.append(contentsOf: [0x26, 0x61, 0x6D, 0x70, 0x3B]) // &amp;
+            case 0x3C: out.append(contentsOf: [0x26, 0x6C, 0x74, 0x3B]) // &lt;
+            case 0x3E: out.append(contentsOf: [0x26, 0x67, 0x74, 0x3B]) // &gt;
+            case 0x22: out.append(contentsOf: [0x26, 0x71, 0x75, 0x6F, 0x74, 0x3B]) // &quot;
+            case 0x27: out.append(contentsOf: [0x26, 0x61, 0x70, 0x6F, 0x73, 0x3B]) // &apos;
+            default: out.append(byte)
             }
         }
     }
 
+    static func appendEscaped(_ value: String, to text: inout String) {
+        var bytes: [UInt8] = []
+        var value = value
+        value.withUTF8 { appendEscaped($0, to: &bytes) }
+        text += String(decoding: bytes, as: UTF8.self)
+    }
+
     mutating func finish(_ root: String) -> String {
-        text += "</\(root)>"
-        return text
+        close(root)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

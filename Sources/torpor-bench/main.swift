@@ -25,6 +25,26 @@ enum Bench {
             }
             SignBenchmark.run(seconds: seconds)
             return 0
+        case "sim":
+            var instances = 10_000
+            var seconds = 5.0
+            var index = 0
+            while index < arguments.count {
+                let value = index + 1 < arguments.count ? arguments[index + 1] : ""
+                switch arguments[index] {
+                case "--instances": guard let n = Int(value), n > 0 else { printUsage(); return 2 }; instances = n
+                case "--seconds": guard let n = Double(value), n > 0 else { printUsage(); return 2 }; seconds = n
+                default: printUsage(); return 2
+                }
+                index += 2
+            }
+            do {
+                try await SimBenchmark.run(instances: instances, seconds: seconds)
+                return 0
+            } catch {
+                FileHandle.standardError.write(Data("torpor-bench sim: \(error)\n".utf8))
+                return 1
+            }
         case "-h", "--help", "help":
             printUsage()
             return 0
@@ -38,9 +58,14 @@ enum Bench {
     static func printUsage() {
         FileHandle.standardError.write(Data("""
         usage: torpor-bench sign [--seconds S]
+               torpor-bench sim [--instances N] [--seconds S]
           sign   SigV4 header signing of a 10-instance StopInstances request through the
                  client's signing path (key cache warm); prints
                  {"benchmark":"sign","ns_per_op":N,"ops_per_sec":M}
+          sim    the fleet simulator's own throughput: DescribeInstances pages of 1000 over
+                 N instances (default 10000), through HTTP and Torpor's client, signatures
+                 checked; prints {"benchmark":"sim","instances":N,"pages_per_sec":P,
+                 "instances_per_sec":I,"engine_pages_per_sec":E}
 
         """.utf8))
     }

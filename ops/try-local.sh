@@ -20,11 +20,13 @@ export AWS_REGION=us-east-1
 unset AWS_SESSION_TOKEN AWS_PROFILE
 echo "simulated EC2 at $AWS_ENDPOINT_URL_EC2"
 
-# Waits until no selected instance is in the given state.
+# Waits until no selected instance is in the given state. (The JSON is read
+# whole: a grep that quits early would cut torpor off mid-write.)
+count_in() {
+  "$torpor" describe --tag Env=dev --tag Tier=web --state "$1" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])'
+}
 wait_until_none() {
-  while "$torpor" describe --tag Env=dev --tag Tier=web --state "$1" --output json | grep -q '"instanceId"'; do
-    sleep 1
-  done
+  while [ "$(count_in "$1")" -gt 0 ]; do sleep 1; done
 }
 
 set -x
@@ -36,4 +38,4 @@ set -x
 set +x; wait_until_none stopping; set -x
 "$torpor" start --tag Env=dev --tag Tier=web --state stopped --yes
 set +x; wait_until_none pending; set -x
-"$torpor" describe --tag Env=dev --tag Tier=web --state running --output json | grep -c '"instanceId"'
+echo "running again: $(count_in running) of 120"

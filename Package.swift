@@ -65,6 +65,13 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The fleet engine: selection, plans, paced execution, waits.
+        .target(
+            name: "TorporFleet",
+            dependencies: ["TorporEC2"],
+            swiftSettings: strict
+        ),
+
         // The fleet simulator: an EC2-compatible endpoint with lifecycle
         // timings, hibernation rules, throttling, spot prices and faults.
         .target(
@@ -87,6 +94,7 @@ let package = Package(
             name: "TorporCLI",
             dependencies: [
                 "TorporEC2",
+                "TorporFleet",
                 "TorporSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

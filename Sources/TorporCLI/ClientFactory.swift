@@ -21,7 +21,10 @@ enum ClientFactory {
         return logger
     }
 
-    static func ec2(_ options: ConnectionOptions, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> EC2Client {
+    /// - Parameter retryThrottling: off for the fleet engine, which paces
+    ///   itself and must see every throttle.
+    static func ec2(_ options: ConnectionOptions, retryThrottling: Bool = true,
+                    environment: [String: String] = ProcessInfo.processInfo.environment) throws -> EC2Client {
         let logger = logger(options.logLevel.level)
         let files = try SharedConfigFiles.load(environment: environment)
         let profile = options.profile ?? environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
@@ -35,7 +38,7 @@ enum ClientFactory {
         let transport = CurlTransport()
         let credentials = DefaultCredentialChain.make(profile: options.profile, environment: environment, files: files, transport: transport)
         let aws = AWSQueryClient(service: "ec2", apiVersion: EC2Client.apiVersion, location: location, credentials: credentials,
-                                 transport: transport, logger: logger)
+                                 transport: transport, retryPolicy: RetryPolicy(retryThrottling: retryThrottling), logger: logger)
         return EC2Client(aws: aws)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import TorporAWS
 import TorporEC2
+import TorporFleet
 
 struct Describe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,12 +20,12 @@ struct Describe: AsyncParsableCommand {
 
     func run() async throws {
         let ec2 = try ClientFactory.ec2(connection)
-        let selection = try await Selection.resolve(ec2, selectors)
+        let selection = try await FleetSelection.resolve(ec2, selectors.fleetSelector)
         switch output {
         case .json:
             var document: [String: Any] = ["instances": selection.instances.map(JSONOutput.instance), "count": selection.instances.count]
             if !selection.missing.isEmpty {
-                document["notFound"] = selection.missing.map { ["instanceId": $0.id, "errorCode": $0.code, "errorMessage": $0.message] }
+                document["notFound"] = selection.missing.map { ["instanceId": $0.instanceID, "errorCode": $0.code, "errorMessage": $0.message] }
             }
             print(JSONOutput.render(document))
         case .table:
@@ -37,13 +38,13 @@ struct Describe: AsyncParsableCommand {
                 ])
             }
             for missing in selection.missing {
-                table.add([missing.id, "-", "-", "not found", "-", "-", "-", "-"])
+                table.add([missing.instanceID, "-", "-", "not found", "-", "-", "-", "-"])
             }
             print(table.render())
             print("\(selection.instances.count) instance(s)")
         }
         if !selection.missing.isEmpty {
-            throw CommandFailure.failed("\(selection.missing.count) instance id(s) not found: \(selection.missing.map(\.id).joined(separator: ", "))")
+            throw CommandFailure.failed("\(selection.missing.count) instance id(s) not found: \(selection.missing.map(\.instanceID).joined(separator: ", "))")
         }
     }
 }

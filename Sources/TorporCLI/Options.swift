@@ -74,33 +74,6 @@ struct SelectorOptions: ParsableArguments {
         guard text.hasPrefix("i-"), text.count > 2 else { return false }
         return text.dropFirst(2).allSatisfy { $0.isHexDigit }
     }
-
-    /// The selectors as EC2 filters.
-    var ec2Filters: [EC2Filter] {
-        var result: [EC2Filter] = []
-        for tag in tags {
-            let equals = tag.firstIndex(of: "=")!
-            result.append(EC2Filter(name: "tag:\(tag[..<equals])", values: [String(tag[tag.index(after: equals)...])]))
-        }
-        for filter in filters {
-            let equals = filter.firstIndex(of: "=")!
-            let values = filter[filter.index(after: equals)...].split(separator: ",").map(String.init)
-            result.append(EC2Filter(name: String(filter[..<equals]), values: values))
-        }
-        if !states.isEmpty {
-            result.append(EC2Filter(name: "instance-state-name", values: states))
-        }
-        return result
-    }
-
-    var summary: String {
-        var parts: [String] = []
-        if !ids.isEmpty { parts.append("ids \(ids.joined(separator: " "))") }
-        if !tags.isEmpty { parts.append("tags \(tags.joined(separator: " "))") }
-        if !filters.isEmpty { parts.append("filters \(filters.joined(separator: " "))") }
-        if !states.isEmpty { parts.append("states \(states.joined(separator: " "))") }
-        return parts.joined(separator: ", ")
-    }
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {

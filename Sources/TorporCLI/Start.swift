@@ -1,12 +1,17 @@
 import ArgumentParser
-import TorporEC2
+import TorporFleet
 
 struct Start: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Start stopped (or hibernated) instances.",
+        abstract: "Start stopped (or hibernated) instances and wait until they are running.",
         discussion: """
-        Refuses to run without a selector. Without --yes it shows the instances and asks on a \
-        terminal. Instances already running or pending need no action. Examples:
+        Plans first, then acts: protected instances are never touched; instances already \
+        running or pending need no action. Calls are paced to EC2's StartInstances limits; an \
+        instance that EC2 accepted but that went back to stopped (a missing KMS grant does \
+        this) is reported as failed with what was seen.
+
+        Refuses to run without a selector. Without --yes it shows the plan and asks on a \
+        terminal. Examples:
           torpor start --tag Env=dev --yes
           torpor start --id i-0123456789abcdef0 --dry-run --output json
         """
@@ -23,9 +28,9 @@ struct Start: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await StateChangeRun(
-            action: .start, selectors: selectors, connection: connection,
-            options: BatchStateChange.Options(dryRun: mutation.dryRun), assumeYes: mutation.yes, output: mutation.output
+        try await FleetCommandRun(
+            action: .start, selector: selectors.fleetSelector, connection: connection,
+            mutation: mutation, rules: mutation.rules()
         ).run()
     }
 }

@@ -2,193 +2,122 @@ import ArgumentParser
 import Foundation
 import TorporAWS
 import TorporEC2
+import TorporFleet
 
-/// One targeted instance's line in the output of stop or start.
-struct InstanceOutcome {
-    enum Kind: String, CaseIterable {
-        /// EC2 accepted the call for this instance.
-        case accepted
-        /// A dry run EC2 said would be allowed.
-        case wouldSucceed = "would-succeed"
-        /// Already where the command would take it.
-        case noActionNeeded = "no-action-needed"
-        /// Not acted on, for the reason given.
-        case skipped
-        case failed
+/// Options every mutating command shares.
+struct MutationOptions: ParsableArguments {
+    @Flag(name: .customLong("dry-run"), help: "Ask EC2 whether the calls would be allowed; change nothing.")
+    var dryRun = false
+    @Flag(help: "Do not ask for confirmation.")
+    var yes = false
+    @Flag(help: "Print the plan (every instance and the decision for it) and stop; no change is made.")
+    var plan = false
+    @Option(name: .customLong("max-instances"), help: "Blast radius: refuse a plan that acts on more instances.")
+    var maxInstances = 1000
+    @Option(name: .customLong("max-share"), help: "Blast radius: refuse a plan that acts on a larger share (0 to 1) of the selected instances.")
+    var maxShare = 1.0
+    @Flag(name: .customLong("override-blast-radius"), help: "Run a plan even past --max-instances and --max-share.")
+    var overrideBlastRadius = false
+    @Option(name: .customLong("protect-tag"), help: ArgumentHelp("Instances with this tag are never touched.", valueName: "KEY=VALUE"))
+    var protectTag = "torpor:protect=true"
+    @Flag(name: .customLong("tag-instances"), help: "Tag acted instances with torpor:last-action and torpor:last-action-time.")
+    var tagInstances = false
+    @Option(name: .customLong("first-poll"), help: "Seconds after the last call before the first check of final states.")
+    var firstPoll = 45.0
+    @Option(name: .customLong("wait-timeout"), help: "Seconds to wait for final states before reporting an instance as failed.")
+    var waitTimeout = 1800.0
+    @Option(help: "table or json.") var output: OutputFormat = .table
+
+    func validate() throws {
+        guard maxInstances >= 0 else { throw ValidationError("--max-instances must be 0 or more") }
+        guard (0...1).contains(maxShare) else { throw ValidationError("--max-share must be between 0 and 1") }
+        guard let equals = protectTag.firstIndex(of: "="), equals != protectTag.startIndex else {
+            throw ValidationError("--protect-tag '\(protectTag)' must be KEY=VALUE")
+        }
+        guard firstPoll >= 0, waitTimeout > 0 else { throw ValidationError("--first-poll must be 0 or more and --wait-timeout above 0") }
     }
 
-    let instanceID: String
-    let name: String?
-    let previousState: String
-    let newState: String
-    let kind: Kind
-    var reason: String?
-    var errorCode: String?
-    var errorMessage: String?
-
-    var json: [String: Any] {
-        var object: [String: Any] = [
-            "instanceId": instanceID, "previousState": previousState, "newState": newState, "outcome": kind.rawValue,
-        ]
-        object["name"] = name
-        object["reason"] = reason
-        object["errorCode"] = errorCode
-        object["errorMessage"] = errorMessage
-        return object
+    func rules(fallback: HibernationFallback = .stop, force: Bool = false) -> PlanRules {
+        var rules = PlanRules()
+        let equals = protectTag.firstIndex(of: "=")!
+        rules.protectTagKey = String(protectTag[..<equals])
+        rules.protectTagValue = String(protectTag[protectTag.index(after: equals)...])
+        rules.hibernationFallback = fallback
+        rules.maxInstances = maxInstances
+        rules.maxShare = maxShare
+        rules.overrideBlastRadius = overrideBlastRadius
+        rules.force = force
+        return rules
     }
 }
 
-/// The shared body of `torpor stop` and `torpor start`: select, decide per
-/// instance, confirm, act in batches, report every instance.
-struct StateChangeRun {
-    let action: BatchStateChange.Action
-    let selectors: SelectorOptions
+/// The shared body of `torpor stop` and `torpor start`: select, plan,
+/// confirm, execute through the fleet engine, report every instance.
+struct FleetCommandRun {
+    let action: FleetAction
+    let selector: FleetSelector
     let connection: ConnectionOptions
-    let options: BatchStateChange.Options
-    let assumeYes: Bool
-    let output: OutputFormat
-
-    var verb: String {
-        switch action {
-        case .stop: return options.hibernate ? "hibernate" : "stop"
-        case .start: return "start"
-        }
-    }
+    let mutation: MutationOptions
+    let rules: PlanRules
 
     func run() async throws {
-        let ec2 = try ClientFactory.ec2(connection)
-        let selection = try await Selection.resolve(ec2, selectors)
-
-        var outcomes: [String: InstanceOutcome] = [:]
-        var toAct: [EC2Instance] = []
-        for instance in selection.instances {
-            if let outcome = precheck(instance) {
-                outcomes[instance.instanceID] = outcome
-            } else {
-                toAct.append(instance)
-            }
+        let ec2 = try ClientFactory.ec2(connection, retryThrottling: false)
+        let selection = try await FleetSelection.resolve(ec2, selector)
+        let spot: (types: [String: String], calls: Int) = action == .start
+            ? ([:], 0) : await FleetSelection.spotRequestTypes(ec2, for: selection.instances)
+        let spotTypes = spot.types
+        let plan = Planner.plan(action, instances: selection.instances, missing: selection.missing,
+                                spotRequestTypes: spotTypes, rules: rules)
+        if mutation.plan {
+            print(mutation.output == .json ? JSONOutput.render(PlanRendering.json(plan)) : PlanRendering.table(plan))
+            return
         }
-        for missing in selection.missing {
-            outcomes[missing.id] = InstanceOutcome(
-                instanceID: missing.id, name: nil, previousState: "unknown", newState: "unknown", kind: .failed,
-                errorCode: missing.code, errorMessage: missing.message)
+        if let refusal = plan.blastRadiusRefusal {
+            throw CommandFailure.usage("refused: \(refusal)")
         }
-
-        if !toAct.isEmpty && !options.dryRun && !assumeYes {
-            try confirm(toAct)
+        if !plan.acting.isEmpty && !mutation.dryRun && !mutation.yes {
+            try confirm(plan)
         }
 
-        let results = try await BatchStateChange(ec2: ec2, action: action, options: options).run(toAct.map(\.instanceID))
-        for instance in toAct {
-            let id = instance.instanceID
-            switch results[id] {
-            case .changed(let change)?:
-                outcomes[id] = InstanceOutcome(
-                    instanceID: id, name: instance.name, previousState: change.previousState.name,
-                    newState: change.currentState.name, kind: .accepted)
-            case .dryRunPermitted?:
-                outcomes[id] = InstanceOutcome(
-                    instanceID: id, name: instance.name, previousState: instance.state.name, newState: instance.state.name,
-                    kind: .wouldSucceed, reason: "dry run: EC2 would \(verb) this instance")
-            case .failed(let code, let message)?:
-                outcomes[id] = InstanceOutcome(
-                    instanceID: id, name: instance.name, previousState: instance.state.name, newState: instance.state.name,
-                    kind: .failed, errorCode: code, errorMessage: message)
-            case nil:
-                outcomes[id] = InstanceOutcome(
-                    instanceID: id, name: instance.name, previousState: instance.state.name, newState: instance.state.name,
-                    kind: .failed, errorCode: "NoResult", errorMessage: "no result was recorded for this instance")
-            }
-        }
+        var options = FleetExecutor.Options()
+        options.dryRun = mutation.dryRun
+        options.firstPoll = mutation.firstPoll
+        options.waitDeadline = mutation.waitTimeout
+        options.tagInstances = mutation.tagInstances
+        let display = ProgressDisplay(enabled: mutation.output == .table && isatty(STDERR_FILENO) == 1)
+        let executor = FleetExecutor(ec2: ec2, options: options, progress: { display.show($0) })
+        var report = try await executor.execute(plan)
+        report.calls += selection.calls + spot.calls
+        display.finish()
 
-        let ordered = outcomesInOrder(outcomes, selection: selection)
-        print(render(ordered))
-        let failed = ordered.filter { $0.kind == .failed }.count
-        if failed > 0 {
-            throw CommandFailure.failed(output == .json ? "" : "\(failed) of \(ordered.count) instance(s) failed")
+        print(mutation.output == .json ? JSONOutput.render(ReportRendering.json(report, plan: plan)) : ReportRendering.table(report))
+        if report.failedCount > 0 {
+            throw CommandFailure.failed(mutation.output == .json ? "" : "\(report.failedCount) of \(report.results.count) instance(s) failed")
         }
     }
 
-    /// Instances that need no call: already there, or never to be touched.
-    func precheck(_ instance: EC2Instance) -> InstanceOutcome? {
-        let state = instance.state.name
-        func outcome(_ kind: InstanceOutcome.Kind, _ reason: String) -> InstanceOutcome {
-            InstanceOutcome(instanceID: instance.instanceID, name: instance.name, previousState: state, newState: state,
-                            kind: kind, reason: reason)
-        }
-        if state == "terminated" || state == "shutting-down" {
-            return outcome(.skipped, "instance is \(state)")
-        }
-        switch action {
-        case .stop where state == "stopped" || state == "stopping":
-            return outcome(.noActionNeeded, "already \(state)")
-        case .start where state == "running" || state == "pending":
-            return outcome(.noActionNeeded, "already \(state)")
-        default:
-            return nil
-        }
-    }
-
-    func outcomesInOrder(_ outcomes: [String: InstanceOutcome], selection: Selection) -> [InstanceOutcome] {
-        let order = selection.instances.map(\.instanceID) + selection.missing.map(\.id)
-        return order.compactMap { outcomes[$0] }
-    }
-
-    func confirm(_ instances: [EC2Instance]) throws {
-        let what = "\(verb) \(instances.count) instance(s)"
+    func confirm(_ plan: FleetPlan) throws {
+        let what = "\(action.rawValue) \(plan.acting.count) instance(s)"
         guard isatty(STDIN_FILENO) == 1 else {
             throw CommandFailure.usage("refusing to \(what) without --yes: standard input is not a terminal to ask on")
         }
-        var table = Table(["INSTANCE", "NAME", "TYPE", "STATE", "HIBERNATION"])
-        for instance in instances {
-            table.add([instance.instanceID, instance.name ?? "-", instance.instanceType, instance.state.name,
-                       instance.hibernationConfigured ? "configured" : "no"])
-        }
-        printError(table.render())
+        printError(PlanRendering.table(plan))
         FileHandle.standardError.write(Data("About to \(what). Continue? [y/N] ".utf8))
         let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
         guard answer == "y" || answer == "yes" else {
             throw CommandFailure.failed("cancelled: nothing was changed")
         }
     }
-
-    func render(_ outcomes: [InstanceOutcome]) -> String {
-        var counts: [String: Int] = [:]
-        for kind in InstanceOutcome.Kind.allCases { counts[kind.rawValue] = 0 }
-        for outcome in outcomes { counts[outcome.kind.rawValue, default: 0] += 1 }
-        switch output {
-        case .json:
-            var document: [String: Any] = [
-                "action": action.rawValue, "dryRun": options.dryRun, "total": outcomes.count,
-                "counts": counts, "instances": outcomes.map(\.json),
-            ]
-            if action == .stop {
-                document["hibernate"] = options.hibernate
-                document["force"] = options.force
-            }
-            return JSONOutput.render(document)
-        case .table:
-            var table = Table(["INSTANCE", "NAME", "PREVIOUS", "NEW", "OUTCOME", "DETAIL"])
-            for outcome in outcomes {
-                let detail = outcome.errorCode.map { "\($0): \(outcome.errorMessage ?? "")" } ?? outcome.reason ?? ""
-                table.add([outcome.instanceID, outcome.name ?? "-", outcome.previousState, outcome.newState,
-                           outcome.kind.rawValue, detail])
-            }
-            let summary = InstanceOutcome.Kind.allCases.compactMap { kind -> String? in
-                let count = counts[kind.rawValue] ?? 0
-                return count == 0 ? nil : "\(count) \(kind.rawValue)"
-            }.joined(separator: ", ")
-            let dry = options.dryRun ? " (dry run: nothing changed)" : ""
-            return table.render() + "\n\(outcomes.count) instance(s)\(outcomes.isEmpty ? "" : ": \(summary)")\(dry)"
-        }
-    }
 }
 
-/// Options every mutating command shares.
-struct MutationOptions: ParsableArguments {
-    @Flag(name: .customLong("dry-run"), help: "Ask EC2 whether the call would be allowed; change nothing.")
-    var dryRun = false
-    @Flag(help: "Do not ask for confirmation.")
-    var yes = false
-    @Option(help: "table or json.") var output: OutputFormat = .table
+extension SelectorOptions {
+    var fleetSelector: FleetSelector {
+        FleetSelector(ids: ids, tags: tags.map { tag in
+            let equals = tag.firstIndex(of: "=")!
+            return Tag(key: String(tag[..<equals]), value: String(tag[tag.index(after: equals)...]))
+        }, filters: filters.map { filter in
+            let equals = filter.firstIndex(of: "=")!
+            return EC2Filter(name: String(filter[..<equals]), values: filter[filter.index(after: equals)...].split(separator: ",").map(String.init))
+        }, states: states)
+    }
 }

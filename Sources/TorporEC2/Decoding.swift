@@ -104,6 +104,19 @@ enum EC2Decoding {
         return result
     }
 
+    static func spotRequests(_ root: XMLNode) throws(Missing) -> [SpotInstanceRequest] {
+        var result: [SpotInstanceRequest] = []
+        for (index, item) in root.items("spotInstanceRequestSet").enumerated() {
+            let context = "spot request \(index + 1)"
+            result.append(SpotInstanceRequest(
+                requestID: try required(item, "spotInstanceRequestId", in: context),
+                type: try required(item, "type", in: context),
+                state: item.string("state"),
+                instanceID: item.string("instanceId")))
+        }
+        return result
+    }
+
     static func nextToken(_ root: XMLNode) -> String? {
         guard let token = root.string("nextToken"), !token.isEmpty else { return nil }
         return token

@@ -127,6 +127,19 @@ public struct EC2Client: Sendable {
         }
     }
 
+    // MARK: DescribeSpotInstanceRequests
+
+    public func describeSpotInstanceRequests(ids: [String] = [], filters: [EC2Filter] = []) -> Paginator<SpotInstanceRequest> {
+        Paginator { token in
+            var parameters = parameters("DescribeSpotInstanceRequests")
+            parameters.setList("SpotInstanceRequestId", ids)
+            parameters.setFilters(filters.map { ($0.name, $0.values) })
+            if let token { parameters.set("NextToken", token) }
+            let (items, answer) = try await call(parameters, decode: EC2Decoding.spotRequests)
+            return Page(items: items, nextToken: EC2Decoding.nextToken(answer.root), requestID: answer.requestID)
+        }
+    }
+
     // MARK: DescribeInstanceTypes
 
     /// `hibernationSupported: true` adds the `hibernation-supported` filter.

@@ -95,6 +95,12 @@ public struct StateChangeResult: Sendable, Equatable {
     /// For a dry run: EC2 answered `DryRunOperation`, meaning the call would
     /// have been allowed. `changes` is then empty.
     public let dryRunPermitted: Bool
+
+    public init(changes: [InstanceStateChange], requestID: String?, dryRunPermitted: Bool) {
+        self.changes = changes
+        self.requestID = requestID
+        self.dryRunPermitted = dryRunPermitted
+    }
 }
 
 public struct InstanceStatus: Sendable, Equatable, Codable {
@@ -137,4 +143,13 @@ public struct EC2Filter: Sendable, Equatable, Codable {
         self.name = name
         self.values = values
     }
+}
+
+/// A spot request, for its type: EC2 cannot stop instances of one-time requests.
+public struct SpotInstanceRequest: Sendable, Equatable, Codable {
+    public let requestID: String
+    /// `one-time` or `persistent`.
+    public let type: String
+    public let state: String?
+    public let instanceID: String?
 }

@@ -88,6 +88,7 @@ extension FleetState {
                 body = try createTagsCall(call)
             case "DescribeSpotPriceHistory": body = try describeSpotPriceHistory(call)
             case "DescribeInstanceTypes": body = try describeInstanceTypes(call)
+            case "DescribeSpotInstanceRequests": body = try describeSpotInstanceRequests(call)
             default:
                 throw SimAPIError("InvalidAction", "The action \(call.action) is not valid for this web service.")
             }
@@ -316,6 +317,38 @@ extension FleetState {
         xml.close("spotPriceHistorySet")
         xml.element("nextToken", next ?? "")
         return xml.finish("DescribeSpotPriceHistoryResponse")
+    }
+
+    // MARK: DescribeSpotInstanceRequests
+
+    func describeSpotInstanceRequests(_ call: EC2Call) throws(SimAPIError) -> String {
+        let asked = call.list("SpotInstanceRequestId")
+        let spot = instances.filter { $0.spotRequestID != nil }
+        var rows = spot
+        if !asked.isEmpty {
+            let known = Set(spot.compactMap(\.spotRequestID))
+            let missing = asked.filter { !known.contains($0) }
+            if !missing.isEmpty {
+                throw SimAPIError("InvalidSpotInstanceRequestID.NotFound", "The spot instance request ID '\(missing.joined(separator: ", "))' does not exist")
+            }
+            let wanted = Set(asked)
+            rows = spot.filter { wanted.contains($0.spotRequestID!) }
+        }
+        var xml = XMLWriter(root: "DescribeSpotInstanceRequestsResponse")
+        xml.element("requestId", call.requestID)
+        xml.open("spotInstanceRequestSet")
+        for instance in rows {
+            xml.element("item") { x in
+                x.element("spotInstanceRequestId", instance.spotRequestID!)
+                x.element("type", instance.oneTimeSpot ? "one-time" : "persistent")
+                x.element("state", instance.state == .terminated ? "closed" : "active")
+                x.element("instanceId", instance.id)
+                x.element("launchedAvailabilityZone", instance.zone)
+                x.element("productDescription", "Linux/UNIX")
+            }
+        }
+        xml.close("spotInstanceRequestSet")
+        return xml.finish("DescribeSpotInstanceRequestsResponse")
     }
 
     // MARK: DescribeInstanceTypes

@@ -21,15 +21,20 @@ public struct RetryPolicy: Sendable {
     public static let transientStatuses: Set<Int> = [500, 502, 503, 504]
 
     public var maxAttempts: Int
+    /// Off for callers that pace themselves and must see every throttle
+    /// (the fleet engine), so that calls after a throttle wait for their
+    /// rate limiter rather than a blind backoff.
+    public var retryThrottling: Bool
     public var maxBackoff: Duration
     public var baseDelay: Duration
     public let quota: RetryQuota
     /// A number in [0, 1), injected so tests can pin the jitter.
     public let random: @Sendable () -> Double
 
-    public init(maxAttempts: Int = 3, maxBackoff: Duration = .seconds(20), baseDelay: Duration = .seconds(1),
+    public init(maxAttempts: Int = 3, retryThrottling: Bool = true, maxBackoff: Duration = .seconds(20), baseDelay: Duration = .seconds(1),
                 quota: RetryQuota = RetryQuota(), random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
         self.maxAttempts = max(1, maxAttempts)
+        self.retryThrottling = retryThrottling
         self.maxBackoff = maxBackoff
         self.baseDelay = baseDelay
         self.quota = quota
@@ -76,6 +81,7 @@ public struct RetryPolicy: Sendable {
     public func decide(after failure: Failure, attempt: Int, idempotent: Bool) -> Decision {
         let kind = Self.classify(failure)
         if kind == .notRetryable { return .fail(reason: "not retryable") }
+        if kind == .throttling && !retryThrottling { return .fail(reason: "throttling is left to the caller") }
         if case .transport(let error) = failure, error.mayHaveBeenSent, !idempotent {
             return .fail(reason: "the request may have been carried out and is not idempotent")
         }

@@ -129,7 +129,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TorporIntegrationTests",
-            dependencies: ["TorporEC2", "TorporCLI", "torpor"],
+            dependencies: ["TorporEC2", "TorporFleet", "TorporSim", "TorporCLI", "torpor"],
             swiftSettings: strict
         ),
     ],

@@ -115,14 +115,18 @@ public final class SimEngine: Sendable {
                 state.errors[error.code, default: 0] += 1
                 return (.reply(.error(error, requestID: requestID)), state.fleet.drainProbeChanges())
             }
-            guard state.buckets.take(Self.throttleCosts(call), now: now) else {
+            let costs = Self.throttleCosts(call)
+            guard state.buckets.take(costs, now: now) else {
                 state.throttled[action, default: 0] += 1
                 state.errors["RequestLimitExceeded", default: 0] += 1
                 return (.reply(.error(SimAPIError("RequestLimitExceeded", "Request limit exceeded.", status: 503), requestID: requestID)),
                         state.fleet.drainProbeChanges())
             }
             let reply = state.fleet.handle(call)
-            if let code = reply.errorCode { state.errors[code, default: 0] += 1 }
+            if let code = reply.errorCode {
+                state.errors[code, default: 0] += 1
+                state.buckets.refund(costs)
+            }
             return (.reply(reply), state.fleet.drainProbeChanges())
         }
         probes?.apply(changes)

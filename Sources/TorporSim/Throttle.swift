@@ -97,5 +97,15 @@ struct TokenBuckets {
         return true
     }
 
+    /// Gives back tokens of a call that EC2 refused as a whole: it acted
+    /// on no instance, so it spends no instance tokens.
+    mutating func refund(_ costs: [(ThrottleConfig.Category, Double)]) {
+        for (category, cost) in costs {
+            guard let bucket = config.buckets[category],
+                  category == .startInstancesResources || category == .stopInstancesResources else { continue }
+            levels[category] = min(bucket.capacity, (levels[category] ?? 0) + cost)
+        }
+    }
+
     func level(_ category: ThrottleConfig.Category) -> Double? { levels[category] }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TorporAWS
 import TorporEC2
+import TorporFleet
 
 /// Our client against moto with IAM authentication on: every call below is
 /// signed by Torpor and verified by moto.
@@ -76,28 +77,34 @@ struct MotoEC2Tests {
         #expect(after.allSatisfy { $0.state == .running })
     }
 
-    @Test("an unknown id fails the call with InvalidInstanceID.NotFound naming it; batching isolates it")
+    @Test("an unknown id fails the call with InvalidInstanceID.NotFound naming it; the fleet engine isolates it")
     func unknownID() async throws {
         let moto = try await MotoFixture.get()
         let ids = try await moto.launch(count: 2, marker: uniqueMarker("unknown"))
         let ec2 = try moto.client()
         let bogus = "i-0000000000000dead"
         await #expect(throws: AWSServiceError.self) { _ = try await ec2.stopInstances(ids: ids + [bogus]) }
-        let results = try await BatchStateChange(ec2: ec2, action: .stop, options: .init()).run(ids + [bogus])
-        #expect(results.count == 3)
+
+        // A plan that believes in the bogus instance: EC2's refusal names it,
+        // and the engine takes exactly it out and resends the rest.
+        let described = try await ec2.describeInstances(ids: ids).all()
+        let phantom = EC2Instance(instanceID: bogus, instanceType: "m5.large", state: .running)
+        var rules = PlanRules()
+        rules.overrideBlastRadius = true
+        let plan = Planner.plan(.stop, instances: described + [phantom], rules: rules)
+        var options = FleetExecutor.Options()
+        options.firstPoll = 0.2
+        let report = try await FleetExecutor(ec2: ec2, options: options).execute(plan)
+        #expect(report.results.count == 3)
         for id in ids {
-            guard case .changed(let change)? = results[id] else {
-                Issue.record("\(id): \(String(describing: results[id]))")
-                continue
-            }
-            #expect(change.previousState == .running)
+            let result = try #require(report.results.first { $0.instanceID == id })
+            #expect(result.outcome == .stopped, "\(result)")
+            #expect(result.previousState == "running" && result.lastState == "stopped")
         }
-        guard case .failed(let code, let message)? = results[bogus] else {
-            Issue.record("the unknown id has no failure: \(String(describing: results[bogus]))")
-            return
-        }
-        #expect(code == "InvalidInstanceID.NotFound")
-        #expect(message.contains(bogus))
+        let failed = try #require(report.results.first { $0.instanceID == bogus })
+        #expect(failed.outcome == .failed)
+        #expect(failed.errorCode == "InvalidInstanceID.NotFound")
+        #expect(failed.errorMessage?.contains(bogus) == true)
     }
 
     @Test("instance status, instance types and spot price history decode")

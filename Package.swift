@@ -108,7 +108,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "torpor-bench",
-            dependencies: ["TorporEC2", "TorporSim"],
+            dependencies: ["TorporEC2", "TorporFleet", "TorporSim"],
             swiftSettings: strict
         ),
 

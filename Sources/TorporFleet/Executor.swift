@@ -182,6 +182,8 @@ actor FleetRun {
         guard !batch.ids.isEmpty else { return [] }
         try await pacer.acquire(kind, instances: batch.ids.count)
         noteCall()
+        let sentAt = executor.clock.now()
+        defer { let duration = executor.clock.now() - sentAt; Task { await pacer.observe(callDuration: duration) } }
         do {
             let answer: StateChangeResult
             switch plan.action {

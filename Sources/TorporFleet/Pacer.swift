@@ -49,8 +49,8 @@ enum PacerBucket: Hashable, Sendable, CaseIterable {
 /// into debt, and sleeps until the debt is repaid by the refill. Callers are
 /// thus served in order and never overtake each other. When EC2 throttles
 /// anyway (the account is shared, or the model is off), the bucket is
-/// emptied and its refill rate cut by half, then recovered a little with
-/// every accepted call, as the AWS SDKs' adaptive retry mode does.
+/// emptied and its refill rate cut, then recovered a little with every
+/// accepted call, as the AWS SDKs' adaptive retry mode does.
 actor RatePacer {
     private struct Level {
         var tokens: Double
@@ -62,9 +62,14 @@ actor RatePacer {
     private var levels: [PacerBucket: Level] = [:]
     /// Multiplies every refill rate; 1 is EC2's documented rate.
     private(set) var rateFactor = 1.0
+    /// How long a call takes to reach EC2 and be counted there, smoothed.
+    /// EC2 takes its tokens when it handles a call, not when we send it, so
+    /// a call that must wait for tokens waits this much longer.
+    private(set) var latency = 0.0
 
     static let minimumFactor = 0.05
-    static let recoveryStep = 0.05
+    static let decrease = 0.7
+    static let recoveryStep = 0.1
 
     init(limits: EC2Limits, clock: any FleetClock) {
         self.limits = limits
@@ -106,15 +111,20 @@ actor RatePacer {
             refill(bucket, now: now)
             levels[bucket]!.tokens -= cost
             let debt = -levels[bucket]!.tokens
-            if debt > 0 { wait = max(wait, debt / (spec(bucket).refill * rateFactor)) }
+            if debt > 0 { wait = max(wait, debt / (spec(bucket).refill * rateFactor) + latency) }
         }
         try await clock.sleep(seconds: wait)
+    }
+
+    /// Records how long a call took (in the clock's seconds).
+    func observe(callDuration: Double) {
+        latency = latency == 0 ? callDuration : latency * 0.8 + callDuration * 0.2
     }
 
     /// EC2 refused a call of this kind with RequestLimitExceeded.
     func throttled(_ kind: CallKind) {
         let now = clock.now()
-        rateFactor = max(Self.minimumFactor, rateFactor * 0.5)
+        rateFactor = max(Self.minimumFactor, rateFactor * Self.decrease)
         for (bucket, _) in kind.costs(instances: 1) {
             refill(bucket, now: now)
             levels[bucket]!.tokens = min(levels[bucket]!.tokens, 0)

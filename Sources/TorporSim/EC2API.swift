@@ -276,9 +276,10 @@ extension FleetState {
             }
             return Double(seconds)
         }
-        let end = try time("EndTime") ?? now
-        let start = try time("StartTime") ?? end
-        spotMarket.extend(to: max(end, now))
+        // Nothing after the simulated present exists yet.
+        let end = min(try time("EndTime") ?? now, now)
+        let start = min(try time("StartTime") ?? end, end)
+        spotMarket.extend(to: now)
         let types = Set(call.list("InstanceType"))
         let products = Set(call.list("ProductDescription"))
         let zone = call.parameters["AvailabilityZone"]
@@ -444,8 +445,10 @@ extension FleetState {
         let p = Array(pattern), t = Array(text)
         var pi = 0, ti = 0, star = -1, mark = 0
         while ti < t.count {
-            if pi < p.count, p[pi] == "?" || p[pi] == t[ti] { pi += 1; ti += 1 }
-            else if pi < p.count, p[pi] == "*" { star = pi; mark = ti; pi += 1 }
+            // A `*` in the pattern is always a wildcard, even where the
+            // text holds a literal `*`.
+            if pi < p.count, p[pi] == "*" { star = pi; mark = ti; pi += 1 }
+            else if pi < p.count, p[pi] == "?" || p[pi] == t[ti] { pi += 1; ti += 1 }
             else if star >= 0 { pi = star + 1; mark += 1; ti = mark }
             else { return false }
         }

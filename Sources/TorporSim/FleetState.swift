@@ -147,6 +147,10 @@ struct FleetState {
     /// The next time something is due, for the server's reachability timer.
     var nextDue: Double? { scheduler.earliest }
 
+    /// Transitions scheduled and not yet fired (stale ones included until
+    /// their time comes).
+    var scheduledCount: Int { scheduler.count }
+
     private mutating func fire(_ entry: Scheduler.Entry) {
         let index = entry.instance
         let timings = spec.groups[instances[index].group].timings
@@ -346,8 +350,12 @@ struct FleetState {
             let code = terminate ? "Server.SpotInstanceTermination" : "Server.SpotInstanceShutdown"
             instances[index].stateReason = (code, "\(code): Spot instance \(terminate ? "termination" : "shutdown")")
             instances[index].hibernated = behavior == "hibernate" && instances[index].hibernationConfigured
+            // A pending instance's status was not-applicable already.
+            let wasRunning = instances[index].state == .running
             transition(index, to: terminate ? .shuttingDown : .stopping, cause: "interruption")
-            setStatus(index, ok: false, cause: "interruption", from: instances[index].statusOk ? "ok" : "initializing", to: "not-applicable")
+            if wasRunning {
+                setStatus(index, ok: false, cause: "interruption", from: instances[index].statusOk ? "ok" : "initializing", to: "not-applicable")
+            }
             setReachable(index, false, cause: "interruption")
             let duration = draw(index, spec.groups[instances[index].group].timings.stop)
             scheduler.schedule(at: now + duration, instance: index, generation: instances[index].generation,

@@ -173,7 +173,7 @@ public final class SimEngine: Sendable {
             for s in SimState.allCases { byState[s.rawValue] = state.fleet.count(in: s) }
             return SimStats(simulatedTime: state.fleet.now, simulatedSince: state.fleet.startTime, calls: state.calls,
                             throttled: state.throttled, errors: state.errors, instances: byState,
-                            pendingTransitions: state.fleet.nextDue == nil ? 0 : 1)
+                            pendingTransitions: state.fleet.scheduledCount)
         }
     }
 
@@ -219,6 +219,26 @@ public final class SimEngine: Sendable {
         tick()
         return guarded.withLock { state in
             state.fleet.instances.map { ($0.id, $0.state, $0.privateIP, state.fleet.spec.groups[$0.group].name) }
+        }
+    }
+
+    /// One instance as the simulator knows it: the ground truth a
+    /// benchmark checks outcomes against.
+    public struct InstanceTruth: Sendable {
+        public let id: String
+        public let state: SimState
+        public let stateReasonCode: String?
+        public let hibernationConfigured: Bool
+        public let group: String
+    }
+
+    public func truth() -> [InstanceTruth] {
+        tick()
+        return guarded.withLock { state in
+            state.fleet.instances.map {
+                InstanceTruth(id: $0.id, state: $0.state, stateReasonCode: $0.stateReason?.code,
+                              hibernationConfigured: $0.hibernationConfigured, group: state.fleet.spec.groups[$0.group].name)
+            }
         }
     }
 

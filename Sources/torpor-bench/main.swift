@@ -45,6 +45,25 @@ enum Bench {
                 FileHandle.standardError.write(Data("torpor-bench sim: \(error)\n".utf8))
                 return 1
             }
+        case "fleet":
+            var instances = 10_000
+            var speed = 40.0
+            var index = 0
+            while index < arguments.count {
+                let value = index + 1 < arguments.count ? arguments[index + 1] : ""
+                switch arguments[index] {
+                case "--instances": guard let n = Int(value), n >= 100 else { printUsage(); return 2 }; instances = n
+                case "--speed": guard let n = Double(value), n > 0 else { printUsage(); return 2 }; speed = n
+                default: printUsage(); return 2
+                }
+                index += 2
+            }
+            do {
+                return try await FleetBenchmark.run(instances: instances, speed: speed) ? 0 : 1
+            } catch {
+                FileHandle.standardError.write(Data("torpor-bench fleet: \(error)\n".utf8))
+                return 1
+            }
         case "-h", "--help", "help":
             printUsage()
             return 0
@@ -59,6 +78,7 @@ enum Bench {
         FileHandle.standardError.write(Data("""
         usage: torpor-bench sign [--seconds S]
                torpor-bench sim [--instances N] [--seconds S]
+               torpor-bench fleet [--instances N] [--speed X]
           sign   SigV4 header signing of a 10-instance StopInstances request through the
                  client's signing path (key cache warm); prints
                  {"benchmark":"sign","ns_per_op":N,"ops_per_sec":M}
@@ -66,6 +86,10 @@ enum Bench {
                  N instances (default 10000), through HTTP and Torpor's client, signatures
                  checked; prints {"benchmark":"sim","instances":N,"pages_per_sec":P,
                  "instances_per_sec":I,"engine_pages_per_sec":E}
+          fleet  hibernates the half of N instances (default 10000) tagged for it on the
+                 simulator (EC2's throttling, speed X, default 40), then starts them again;
+                 one JSON line per phase: phase, instances, dispatch_s, bound_s, ratio,
+                 settle_s, calls, min_calls, throttled, outcomes, incorrect (simulated seconds)
 
         """.utf8))
     }

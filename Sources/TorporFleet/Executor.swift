@@ -183,23 +183,29 @@ actor FleetRun {
         try await pacer.acquire(kind, instances: batch.ids.count)
         noteCall()
         let sentAt = executor.clock.now()
-        defer { let duration = executor.clock.now() - sentAt; Task { await pacer.observe(callDuration: duration) } }
+        let result: Result<StateChangeResult, any Error>
         do {
-            let answer: StateChangeResult
             switch plan.action {
             case .start:
-                answer = try await ec2.startInstances(ids: batch.ids, dryRun: options.dryRun)
+                result = .success(try await ec2.startInstances(ids: batch.ids, dryRun: options.dryRun))
             case .hibernate, .stop:
-                answer = try await ec2.stopInstances(ids: batch.ids, hibernate: batch.hibernate, force: plan.rules.force && !batch.hibernate,
-                                                     dryRun: options.dryRun)
+                result = .success(try await ec2.stopInstances(
+                    ids: batch.ids, hibernate: batch.hibernate, force: plan.rules.force && !batch.hibernate, dryRun: options.dryRun))
             }
+        } catch {
+            result = .failure(error)
+        }
+        // Before anything else is sent: the next wait depends on it.
+        await pacer.observe(callDuration: executor.clock.now() - sentAt)
+        switch result {
+        case .success(let answer):
             await pacer.accepted()
             lastDispatchAt = executor.clock.now()
             accept(batch, answer)
             return []
-        } catch let error as AWSServiceError {
+        case .failure(let error as AWSServiceError):
             return try await handle(error, batch)
-        } catch let error as TransportError {
+        case .failure(let error as TransportError):
             // The client already retried what its policy allows.
             await pacer.refund(kind, instances: batch.ids.count)
             if batch.attempts < 3 {
@@ -210,6 +216,8 @@ actor FleetRun {
             }
             for id in batch.ids { fail(id, code: "TransportError", message: error.description) }
             return []
+        case .failure(let error):
+            throw error
         }
     }
 

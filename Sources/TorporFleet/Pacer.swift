@@ -62,9 +62,11 @@ actor RatePacer {
     private var levels: [PacerBucket: Level] = [:]
     /// Multiplies every refill rate; 1 is EC2's documented rate.
     private(set) var rateFactor = 1.0
-    /// How long a call takes to reach EC2 and be counted there, smoothed.
-    /// EC2 takes its tokens when it handles a call, not when we send it, so
-    /// a call that must wait for tokens waits this much longer.
+    /// How long a call may take to reach EC2 and be counted there: a slowly
+    /// decaying maximum of recent call times. EC2 takes its tokens when it
+    /// handles a call, not when we send it, so a call that must wait for
+    /// tokens waits this much longer; an average would fall short after one
+    /// slow call, and the next call would be throttled.
     private(set) var latency = 0.0
 
     static let minimumFactor = 0.05
@@ -113,12 +115,21 @@ actor RatePacer {
             let debt = -levels[bucket]!.tokens
             if debt > 0 { wait = max(wait, debt / (spec(bucket).refill * rateFactor) + latency) }
         }
+        guard wait > 0 else { return }
         try await clock.sleep(seconds: wait)
+        // The call goes out now: count the buckets it emptied as empty from
+        // this moment, or the next reservation would inherit the refill of
+        // the time this one spent waiting and undo its latency margin.
+        let sent = clock.now()
+        for (bucket, _) in kind.costs(instances: instances) {
+            refill(bucket, now: sent)
+            levels[bucket]!.tokens = min(levels[bucket]!.tokens, 0)
+        }
     }
 
     /// Records how long a call took (in the clock's seconds).
     func observe(callDuration: Double) {
-        latency = latency == 0 ? callDuration : latency * 0.8 + callDuration * 0.2
+        latency = max(latency * 0.9, callDuration)
     }
 
     /// EC2 refused a call of this kind with RequestLimitExceeded.

@@ -72,6 +72,10 @@ enum FleetBenchmark {
             options.firstPoll = 120
             let report = try await FleetExecutor(ec2: ec2, clock: clock, options: options).execute(plan)
 
+            if ProcessInfo.processInfo.environment["TORPOR_BENCH_DEBUG"] != nil {
+                let stats = engine.stats()
+                FileHandle.standardError.write(Data("debug \(action): calls \(stats.calls) throttled \(stats.throttled)\n".utf8))
+            }
             let truth = Dictionary(uniqueKeysWithValues: engine.truth().map { ($0.id, $0) })
             let incorrect = report.results.filter { !agrees($0, truth[$0.instanceID], before[$0.instanceID], action) }
             for wrong in incorrect.prefix(5) {
@@ -93,7 +97,7 @@ enum FleetBenchmark {
                 .map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
             print("{\"phase\":\"\(action.rawValue)\",\"instances\":\(acting.count),"
                   + "\"dispatch_s\":\(format(dispatch)),\"bound_s\":\(format(bound)),"
-                  + "\"ratio\":\(format(bound > 0 ? dispatch / bound : (dispatch <= 1 ? 1 : dispatch))),"
+                  + "\"ratio\":\(String(format: "%.2f", bound > 0 ? dispatch / bound : 1)),"
                   + "\"settle_s\":\(format(settle)),\"calls\":\(calls),\"min_calls\":\(minCalls),"
                   + "\"throttled\":\(report.throttled),\"outcomes\":{\(outcomes)},\"incorrect\":\(incorrect.count)}")
         }

@@ -161,7 +161,7 @@ public enum Planner {
             }
             if instance.instanceLifecycle == "spot", let request = instance.spotInstanceRequestID,
                spotTypes[request] == "one-time" {
-                return .skip(reason: "one-time spot instance (request \(request)): EC2 cannot stop it")
+                return .skip(reason: "one-time spot instance: EC2 cannot stop it")
             }
             guard action == .hibernate else { return .stop(fallbackReason: nil) }
             if instance.hibernationConfigured { return .hibernate }

@@ -68,7 +68,7 @@ let package = Package(
         // The fleet engine: selection, plans, paced execution, waits.
         .target(
             name: "TorporFleet",
-            dependencies: ["TorporEC2"],
+            dependencies: ["TorporEC2", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
 
@@ -125,6 +125,11 @@ let package = Package(
         .testTarget(
             name: "TorporSimTests",
             dependencies: ["TorporSim", "TorporEC2"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TorporFleetTests",
+            dependencies: ["TorporFleet", "TorporSim", "TorporEC2", "TorporAWS"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -47,10 +47,7 @@ struct Demo: AsyncParsableCommand {
 
     func demonstrate(spec: FleetSpec, engine: SimEngine, simulator: RunningSimulator, logger: Logger) async throws {
         let location = ServiceLocation(region: spec.region, endpoint: try RequestURL(parsing: simulator.endpoint), endpointSource: "demo")
-        let aws = AWSQueryClient(service: "ec2", apiVersion: EC2Client.apiVersion, location: location,
-                                 credentials: StaticCredentialProvider(spec.credentials[0]), transport: CurlTransport(),
-                                 retryPolicy: RetryPolicy(retryThrottling: false), logger: logger)
-        let ec2 = EC2Client(aws: aws)
+        let ec2 = EC2Client.forFleet(location: location, credentials: StaticCredentialProvider(spec.credentials[0]), logger: logger)
         let clock = ScaledFleetClock(speed: speed, now: { engine.clock.now() })
         let started = Date()
         let selector = FleetSelector(tags: [Tag(key: "Env", value: "dev")])
@@ -76,7 +73,10 @@ struct Demo: AsyncParsableCommand {
             report.calls += selection.calls + spot.calls
 
             let truth = Dictionary(uniqueKeysWithValues: engine.truth().map { ($0.id, $0) })
-            let disagreeing = report.results.filter { !Self.agrees($0, truth[$0.instanceID], action) }
+            let disagreeing = report.results.filter {
+                !SimEngine.confirms(truth[$0.instanceID], outcome: $0.outcome.rawValue, before: SimState(rawValue: $0.previousState),
+                                    starting: action == .start)
+            }
             failures += report.failedCount
             print("\n== Outcomes (\(Int(clock.now() - phaseStart)) simulated seconds, \(report.calls) API calls, \(report.throttled) throttled)")
             print(Self.outcomes(report))
@@ -113,17 +113,5 @@ struct Demo: AsyncParsableCommand {
         }
         return groups.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
             .map { String(format: "%5d  ", $0.value) + $0.key }.joined(separator: "\n")
-    }
-
-    static func agrees(_ result: InstanceResult, _ truth: SimEngine.InstanceTruth?, _ action: FleetAction) -> Bool {
-        guard let truth else { return false }
-        switch result.outcome {
-        case .hibernated: return truth.state == .stopped && truth.stateReasonCode == "Client.UserInitiatedHibernate"
-        case .stopped: return truth.state == .stopped
-        case .started: return truth.state == .running
-        case .noActionNeeded: return action == .start ? truth.state == .running : truth.state == .stopped
-        case .skipped: return truth.state.rawValue == result.previousState
-        case .failed: return action == .start ? truth.state != .running : truth.state != .stopped
-        }
     }
 }

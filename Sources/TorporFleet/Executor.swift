@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
-import TorporAWS
+public import Logging
+public import TorporAWS
 public import TorporEC2
 
 /// Carries out a plan on a fleet: calls paced to EC2's buckets, batch
@@ -484,6 +485,16 @@ actor FleetRun {
             try? await ec2.createTags(resourceIDs: chunk, tags: tags)
             start += 1000
         }
+    }
+}
+
+extension EC2Client {
+    /// A client for the fleet engine: standard retries for 5xx and network
+    /// errors, but throttling left to the engine's pacer.
+    public static func forFleet(location: ServiceLocation, credentials: any CredentialProvider,
+                                transport: any HTTPTransport = CurlTransport(), logger: Logger) -> EC2Client {
+        EC2Client(aws: AWSQueryClient(service: "ec2", apiVersion: apiVersion, location: location, credentials: credentials,
+                                      transport: transport, retryPolicy: RetryPolicy(retryThrottling: false), logger: logger))
     }
 }
 

@@ -232,6 +232,28 @@ public final class SimEngine: Sendable {
         public let group: String
     }
 
+    /// Whether the simulator agrees with an outcome a tool reported.
+    ///
+    /// - Parameters:
+    ///   - outcome: hibernated, stopped, started, no-action-needed, skipped or failed.
+    ///   - before: the instance's state before the run (a skipped instance
+    ///     must not have changed).
+    ///   - starting: whether the run started instances (else it stopped them).
+    public static func confirms(_ truth: InstanceTruth?, outcome: String, before: SimState?, starting: Bool) -> Bool {
+        guard let truth else { return false }
+        switch outcome {
+        case "hibernated": return truth.state == .stopped && truth.stateReasonCode == "Client.UserInitiatedHibernate"
+        case "stopped": return truth.state == .stopped && truth.stateReasonCode != "Client.UserInitiatedHibernate"
+        case "started": return truth.state == .running
+        case "no-action-needed":
+            return starting ? truth.state == .running || truth.state == .pending : truth.state == .stopped || truth.state == .stopping
+        case "skipped": return before.map { truth.state == $0 } ?? false
+        // A failure is right only if the instance really did not get there.
+        case "failed": return starting ? truth.state != .running : truth.state != .stopped
+        default: return false
+        }
+    }
+
     public func truth() -> [InstanceTruth] {
         tick()
         return guarded.withLock { state in

@@ -49,10 +49,7 @@ enum FleetBenchmark {
         logger.logLevel = .error
         let simulator = try await RunningSimulator.start(engine: engine, logger: logger)
         let location = ServiceLocation(region: spec.region, endpoint: try RequestURL(parsing: simulator.endpoint), endpointSource: "bench")
-        let aws = AWSQueryClient(service: "ec2", apiVersion: EC2Client.apiVersion, location: location,
-                                 credentials: StaticCredentialProvider(spec.credentials[0]), transport: CurlTransport(),
-                                 retryPolicy: RetryPolicy(retryThrottling: false), logger: logger)
-        let ec2 = EC2Client(aws: aws)
+        let ec2 = EC2Client.forFleet(location: location, credentials: StaticCredentialProvider(spec.credentials[0]), logger: logger)
         let clock = ScaledFleetClock(speed: speed, now: { engine.clock.now() })
 
         var allCorrect = true
@@ -77,7 +74,10 @@ enum FleetBenchmark {
                 FileHandle.standardError.write(Data("debug \(action): calls \(stats.calls) throttled \(stats.throttled)\n".utf8))
             }
             let truth = Dictionary(uniqueKeysWithValues: engine.truth().map { ($0.id, $0) })
-            let incorrect = report.results.filter { !agrees($0, truth[$0.instanceID], before[$0.instanceID], action) }
+            let incorrect = report.results.filter {
+                !SimEngine.confirms(truth[$0.instanceID], outcome: $0.outcome.rawValue, before: before[$0.instanceID]?.state,
+                                    starting: action == .start)
+            }
             for wrong in incorrect.prefix(5) {
                 FileHandle.standardError.write(Data("incorrect: \(wrong) truth: \(String(describing: truth[wrong.instanceID]))\n".utf8))
             }
@@ -121,28 +121,5 @@ enum FleetBenchmark {
         let batches = Double(pages(n))
         let requestTime = max(0, (batches - requests.capacity) / requests.refill)
         return max(resourceTime, requestTime)
-    }
-
-    /// Whether an outcome matches what the simulator says happened.
-    static func agrees(_ result: InstanceResult, _ truth: SimEngine.InstanceTruth?, _ before: SimEngine.InstanceTruth?,
-                       _ action: FleetAction) -> Bool {
-        guard let truth, let before else { return false }
-        switch result.outcome {
-        case .hibernated:
-            return truth.state == .stopped && truth.stateReasonCode == "Client.UserInitiatedHibernate"
-        case .stopped:
-            return truth.state == .stopped && truth.stateReasonCode == "Client.UserInitiatedShutdown"
-        case .started:
-            return truth.state == .running
-        case .noActionNeeded:
-            return action == .start ? truth.state == .running || truth.state == .pending
-                : truth.state == .stopped || truth.state == .stopping
-        case .skipped:
-            // Nothing may have happened to a skipped instance.
-            return truth.state == before.state
-        case .failed:
-            // A failure is right only if the instance really did not get there.
-            return action == .start ? truth.state != .running : truth.state != .stopped
-        }
     }
 }

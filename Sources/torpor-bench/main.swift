@@ -16,50 +16,23 @@ enum Bench {
         arguments.removeFirst()
         switch name {
         case "sign":
-            var seconds = 3.0
-            if let index = arguments.firstIndex(of: "--seconds"), index + 1 < arguments.count, let value = Double(arguments[index + 1]), value > 0 {
-                seconds = value
-            } else if !arguments.isEmpty {
-                printUsage()
-                return 2
-            }
-            SignBenchmark.run(seconds: seconds)
+            guard let options = numericOptions(arguments, allowed: ["--seconds"]) else { printUsage(); return 2 }
+            SignBenchmark.run(seconds: options["--seconds"] ?? 3)
             return 0
         case "sim":
-            var instances = 10_000
-            var seconds = 5.0
-            var index = 0
-            while index < arguments.count {
-                let value = index + 1 < arguments.count ? arguments[index + 1] : ""
-                switch arguments[index] {
-                case "--instances": guard let n = Int(value), n > 0 else { printUsage(); return 2 }; instances = n
-                case "--seconds": guard let n = Double(value), n > 0 else { printUsage(); return 2 }; seconds = n
-                default: printUsage(); return 2
-                }
-                index += 2
-            }
+            guard let options = numericOptions(arguments, allowed: ["--instances", "--seconds"]) else { printUsage(); return 2 }
             do {
-                try await SimBenchmark.run(instances: instances, seconds: seconds)
+                try await SimBenchmark.run(instances: Int(options["--instances"] ?? 10_000), seconds: options["--seconds"] ?? 5)
                 return 0
             } catch {
                 FileHandle.standardError.write(Data("torpor-bench sim: \(error)\n".utf8))
                 return 1
             }
         case "fleet":
-            var instances = 10_000
-            var speed = 40.0
-            var index = 0
-            while index < arguments.count {
-                let value = index + 1 < arguments.count ? arguments[index + 1] : ""
-                switch arguments[index] {
-                case "--instances": guard let n = Int(value), n >= 100 else { printUsage(); return 2 }; instances = n
-                case "--speed": guard let n = Double(value), n > 0 else { printUsage(); return 2 }; speed = n
-                default: printUsage(); return 2
-                }
-                index += 2
-            }
+            guard let options = numericOptions(arguments, allowed: ["--instances", "--speed"]),
+                  (options["--instances"] ?? 100) >= 100 else { printUsage(); return 2 }
             do {
-                return try await FleetBenchmark.run(instances: instances, speed: speed) ? 0 : 1
+                return try await FleetBenchmark.run(instances: Int(options["--instances"] ?? 10_000), speed: options["--speed"] ?? 40) ? 0 : 1
             } catch {
                 FileHandle.standardError.write(Data("torpor-bench fleet: \(error)\n".utf8))
                 return 1
@@ -72,6 +45,17 @@ enum Bench {
             printUsage()
             return 2
         }
+    }
+
+    /// `--name value` pairs with positive numbers, or nil for anything else.
+    static func numericOptions(_ arguments: [String], allowed: Set<String>) -> [String: Double]? {
+        guard arguments.count % 2 == 0 else { return nil }
+        var options: [String: Double] = [:]
+        for index in stride(from: 0, to: arguments.count, by: 2) {
+            guard allowed.contains(arguments[index]), let value = Double(arguments[index + 1]), value > 0 else { return nil }
+            options[arguments[index]] = value
+        }
+        return options
     }
 
     static func printUsage() {

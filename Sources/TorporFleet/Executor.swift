@@ -416,12 +416,15 @@ actor FleetRun {
         }
     }
 
-    /// One bulk describe round over everything still awaited.
+    /// One bulk describe round over everything still awaited. A transient
+    /// failure ends the round early (the next round tries again); an error
+    /// about the caller ends the wait, and every awaited instance is
+    /// reported with it instead of losing all outcomes.
     func pollAwaiting() async throws {
         let ids = Array(awaiting.keys).sorted()
         var described: [EC2Instance] = []
         var start = 0
-        while start < ids.count {
+        rounds: while start < ids.count {
             let chunk = Array(ids[start..<min(ids.count, start + 1000)])
             try await pacer.acquire(.describe)
             noteCall()
@@ -432,6 +435,15 @@ actor FleetRun {
                 throttled += 1
                 await pacer.throttled(.describe)
                 continue // the same chunk again, after the pacer's wait
+            } catch let error as AWSServiceError where Self.callWide.contains(error.code) {
+                for id in ids where awaiting[id] != nil {
+                    fail(id, code: error.code, message: "accepted, but its final state could not be confirmed: \(error.message)")
+                }
+                return
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                break rounds
             }
             start += 1000
         }

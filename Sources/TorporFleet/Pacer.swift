@@ -109,11 +109,15 @@ actor RatePacer {
     func acquire(_ kind: CallKind, instances: Int = 0) async throws {
         let now = clock.now()
         var wait = 0.0
+        var indebted: [PacerBucket] = []
         for (bucket, cost) in kind.costs(instances: instances) {
             refill(bucket, now: now)
             levels[bucket]!.tokens -= cost
             let debt = -levels[bucket]!.tokens
-            if debt > 0 { wait = max(wait, debt / (spec(bucket).refill * rateFactor) + latency) }
+            if debt > 0 {
+                indebted.append(bucket)
+                wait = max(wait, debt / (spec(bucket).refill * rateFactor) + latency)
+            }
         }
         guard wait > 0 else { return }
         try await clock.sleep(seconds: wait)
@@ -121,7 +125,7 @@ actor RatePacer {
         // this moment, or the next reservation would inherit the refill of
         // the time this one spent waiting and undo its latency margin.
         let sent = clock.now()
-        for (bucket, _) in kind.costs(instances: instances) {
+        for bucket in indebted {
             refill(bucket, now: sent)
             levels[bucket]!.tokens = min(levels[bucket]!.tokens, 0)
         }

@@ -19,6 +19,12 @@ public struct RetryPolicy: Sendable {
         "ServiceUnavailable", "Unavailable",
     ]
     public static let transientStatuses: Set<Int> = [500, 502, 503, 504]
+    /// Server errors that retrying at once cannot fix: EC2 has no capacity
+    /// for the request. The caller decides when to ask again.
+    public static let capacityCodes: Set<String> = [
+        "InsufficientInstanceCapacity", "InsufficientHostCapacity", "InsufficientReservedInstanceCapacity",
+        "InsufficientCapacity",
+    ]
 
     public var maxAttempts: Int
     /// Off for callers that pace themselves and must see every throttle
@@ -62,6 +68,7 @@ public struct RetryPolicy: Sendable {
         switch failure {
         case .service(let error):
             if throttlingCodes.contains(error.code) { return .throttling }
+            if capacityCodes.contains(error.code) { return .notRetryable }
             if transientCodes.contains(error.code) || transientStatuses.contains(error.httpStatus) { return .transient }
             return .notRetryable
         case .transport(let error):

@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // C shims: only the headers and typed wrappers over variadic C calls.
@@ -72,6 +75,43 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The durable job queue (SQLite through GRDB), behind a protocol.
+        .target(
+            name: "TorporQueue",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+
+        // Policies and configuration: Config/torpor.yaml.
+        .target(
+            name: "TorporPolicies",
+            dependencies: ["TorporYAML", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+
+        // The worker's services: job kinds, the runner, the queue consumer,
+        // metrics.
+        .target(
+            name: "TorporWorker",
+            dependencies: [
+                "TorporQueue", "TorporFleet", "TorporEC2", "TorporAWS",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Line-aware YAML reading: every error names its file and line.
+        .target(
+            name: "TorporYAML",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+
         // The fleet simulator: an EC2-compatible endpoint with lifecycle
         // timings, hibernation rules, throttling, spot prices and faults.
         .target(
@@ -79,6 +119,7 @@ let package = Package(
             dependencies: [
                 "TorporSigV4",
                 "TorporAWS",
+                "TorporYAML",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -96,7 +137,15 @@ let package = Package(
                 "TorporEC2",
                 "TorporFleet",
                 "TorporSim",
+                "TorporQueue",
+                "TorporPolicies",
+                "TorporWorker",
+                "TorporYAML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs what Torpor needs to build and test on a fresh Debian machine:
+# Installs what Torpor needs to build and test on a fresh Debian machine: SQLite (the queue),
 # libcurl and OpenSSL headers (the C libraries Torpor links), libxml2 (Foundation's
 # XML parser), and moto for the integration tests. Run as root, or with sudo.
 set -euo pipefail
 
-packages=(libcurl4-openssl-dev libssl-dev libxml2 pkg-config)
+packages=(libcurl4-openssl-dev libssl-dev libsqlite3-dev libxml2 pkg-config)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

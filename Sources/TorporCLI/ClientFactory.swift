@@ -24,6 +24,7 @@ enum ClientFactory {
     /// - Parameter retryThrottling: off for the fleet engine, which paces
     ///   itself and must see every throttle.
     static func ec2(_ options: ConnectionOptions, retryThrottling: Bool = true,
+                    observer: (@Sendable (AWSCallEvent) -> Void)? = nil,
                     environment: [String: String] = ProcessInfo.processInfo.environment) throws -> EC2Client {
         let logger = logger(options.logLevel.level)
         let files = try SharedConfigFiles.load(environment: environment)
@@ -38,7 +39,8 @@ enum ClientFactory {
         let transport = CurlTransport()
         let credentials = DefaultCredentialChain.make(profile: options.profile, environment: environment, files: files, transport: transport)
         let aws = AWSQueryClient(service: "ec2", apiVersion: EC2Client.apiVersion, location: location, credentials: credentials,
-                                 transport: transport, retryPolicy: RetryPolicy(retryThrottling: retryThrottling), logger: logger)
+                                 transport: transport, retryPolicy: RetryPolicy(retryThrottling: retryThrottling), logger: logger,
+                                 observer: observer)
         return EC2Client(aws: aws)
     }
 }

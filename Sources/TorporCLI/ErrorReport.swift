@@ -1,6 +1,8 @@
 import TorporAWS
 import TorporEC2
+import TorporQueue
 import TorporSim
+import TorporYAML
 
 /// One line for an error, and the exit status it deserves: configuration
 /// and credential problems are 2 (nothing was attempted), anything that
@@ -20,8 +22,10 @@ enum ErrorReport {
             return (error.description, ExitStatus.usage)
         case let error as SharedConfigFiles.ParseError:
             return (error.description, ExitStatus.usage)
-        case let error as FleetFileError:
+        case let error as YAMLFileError:
             return (error.description, ExitStatus.usage)
+        case let error as QueueError:
+            return (error.message, error.kind == .notFound || error.kind == .conflict ? ExitStatus.usage : ExitStatus.failed)
         case let error as AWSServiceError:
             let hint = credentialCodes.contains(error.code) ? " (check the credentials and their IAM permissions)" : ""
             return ("EC2 error \(error)\(hint)", credentialCodes.contains(error.code) ? ExitStatus.usage : ExitStatus.failed)

@@ -1,4 +1,5 @@
 import Foundation
+import TorporYAML
 public import Hummingbird
 public import Logging
 public import NIOCore

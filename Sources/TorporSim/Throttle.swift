@@ -1,4 +1,5 @@
 import Foundation
+public import TorporYAML
 import Yams
 
 /// EC2's throttling: token buckets per action category (request buckets) and

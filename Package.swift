@@ -157,7 +157,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "torpor-bench",
-            dependencies: ["TorporEC2", "TorporFleet", "TorporSim"],
+            dependencies: ["TorporEC2", "TorporFleet", "TorporSim", "TorporQueue"],
             swiftSettings: strict
         ),
 
@@ -179,6 +179,15 @@ let package = Package(
         .testTarget(
             name: "TorporFleetTests",
             dependencies: ["TorporFleet", "TorporSim", "TorporEC2", "TorporAWS"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TorporQueueTests",
+            dependencies: [
+                "TorporQueue", "TorporWorker", "TorporPolicies", "TorporFleet", "TorporSim", "TorporEC2", "TorporAWS",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -75,12 +75,18 @@ public struct TorporConfiguration: Sendable, Equatable {
         do { root = try reader.load(text) } catch { return (config, [error]) }
         let top: [String: Node]
         do {
-            top = try reader.mapping(root, "the configuration", allowed: ["aws", "queue", "worker", "metrics", "fleet", "log"])
+            let (fields, unknown) = try reader.lenientMapping(root, "the configuration", allowed: ["aws", "queue", "worker", "metrics", "fleet", "log"])
+            top = fields
+            problems += unknown
         } catch { return (config, [error]) }
 
         func section(_ name: String, _ allowed: [String], _ body: ([String: Node]) -> Void) {
             guard let node = top[name] else { return }
-            do { body(try reader.mapping(node, name, allowed: allowed)) } catch { problems.append(error) }
+            do {
+                let (fields, unknown) = try reader.lenientMapping(node, name, allowed: allowed)
+                problems += unknown
+                body(fields)
+            } catch { problems.append(error) }
         }
         section("aws", ["region", "profile", "endpointUrl"]) { fields in
             attempt { if let n = fields["region"] { config.aws.region = try reader.string(n, "aws.region") } }
@@ -140,7 +146,7 @@ public struct TorporConfiguration: Sendable, Equatable {
                 }
             }
         }
-        return (config, problems)
+        return (config, problems.sorted { ($0.line ?? 0) < ($1.line ?? 0) })
     }
 
     /// `HOST:PORT` (or `[v6]:PORT`).

@@ -69,6 +69,29 @@ public struct YAMLReader: Sendable {
         return result
     }
 
+    /// Like `mapping`, but an unknown or repeated key is reported and
+    /// skipped instead of stopping the reading, so that a validator can
+    /// report every problem at once.
+    public func lenientMapping(_ node: Node, _ context: String, allowed: [String]) throws(YAMLFileError) -> ([String: Node], [YAMLFileError]) {
+        guard case .mapping(let mapping) = node else { throw fail(node, "\(context) must be a mapping") }
+        var result: [String: Node] = [:]
+        var problems: [YAMLFileError] = []
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.string else {
+                problems.append(fail(keyNode, "\(context): keys must be text"))
+                continue
+            }
+            if !allowed.contains(key) {
+                problems.append(fail(keyNode, "\(context): unknown key '\(key)' (expected one of: \(allowed.joined(separator: ", ")))"))
+            } else if result[key] != nil {
+                problems.append(fail(keyNode, "\(context): key '\(key)' appears twice"))
+            } else {
+                result[key] = value
+            }
+        }
+        return (result, problems)
+    }
+
     public func sequence(_ node: Node, _ context: String) throws(YAMLFileError) -> [Node] {
         guard case .sequence(let sequence) = node else { throw fail(node, "\(context) must be a list") }
         return Array(sequence)

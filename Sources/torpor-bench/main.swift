@@ -37,6 +37,15 @@ enum Bench {
                 FileHandle.standardError.write(Data("torpor-bench fleet: \(error)\n".utf8))
                 return 1
             }
+        case "queue":
+            guard let options = numericOptions(arguments, allowed: ["--jobs"]) else { printUsage(); return 2 }
+            do {
+                try await QueueBenchmark.run(jobs: Int(options["--jobs"] ?? 5000))
+                return 0
+            } catch {
+                FileHandle.standardError.write(Data("torpor-bench queue: \(error)\n".utf8))
+                return 1
+            }
         case "-h", "--help", "help":
             printUsage()
             return 0
@@ -63,6 +72,7 @@ enum Bench {
         usage: torpor-bench sign [--seconds S]
                torpor-bench sim [--instances N] [--seconds S]
                torpor-bench fleet [--instances N] [--speed X]
+               torpor-bench queue [--jobs N]
           sign   SigV4 header signing of a 10-instance StopInstances request through the
                  client's signing path (key cache warm); prints
                  {"benchmark":"sign","ns_per_op":N,"ops_per_sec":M}
@@ -74,6 +84,8 @@ enum Bench {
                  simulator (EC2's throttling, speed X, default 40), then starts them again;
                  one JSON line per phase: phase, instances, dispatch_s, bound_s, ratio,
                  settle_s, calls, min_calls, throttled, outcomes, incorrect (simulated seconds)
+          queue  enqueues N empty jobs (default 5000) on a new SQLite queue, then claims and
+                 completes each; prints {"benchmark":"queue","jobs":N,"jobs_per_sec":M}
 
         """.utf8))
     }

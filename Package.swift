@@ -173,7 +173,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TorporSimTests",
-            dependencies: ["TorporSim", "TorporEC2"],
+            dependencies: ["TorporSim", "TorporEC2", "TorporYAML"],
             swiftSettings: strict
         ),
         .testTarget(

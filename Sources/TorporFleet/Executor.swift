@@ -92,8 +92,15 @@ actor FleetRun {
     }
 
     func execute() async throws -> FleetReport {
+        let now = executor.clock.now()
         for planned in plan.instances {
             switch planned.decision {
+            case .noActionNeeded where !options.dryRun && isOnTheWay(planned.instance.state.name):
+                // No call is needed, but the outcome is not known until the
+                // instance gets there: an attempt resumed after a worker died
+                // finds its own earlier calls' instances in this state.
+                awaiting[planned.instanceID] = PendingInstance(
+                    planned: planned, hibernate: plan.action == .hibernate, fallbackReason: nil, acceptedAt: now)
             case .noActionNeeded(let reason):
                 finish(planned, .noActionNeeded, reason: reason)
             case .skip(let reason):
@@ -122,6 +129,11 @@ actor FleetRun {
     }
 
     // MARK: Outcomes
+
+    /// A state on its way to the plan's target.
+    func isOnTheWay(_ state: String) -> Bool {
+        plan.action == .start ? state == "pending" : state == "stopping"
+    }
 
     func finish(_ planned: PlannedInstance, _ outcome: InstanceResult.Outcome, reason: String? = nil, code: String? = nil,
                 message: String? = nil, lastState: String? = nil) {
@@ -389,7 +401,8 @@ actor FleetRun {
     // MARK: Waits
 
     func waitForFinalStates() async throws {
-        guard !awaiting.isEmpty, let lastDispatch = lastDispatchAt else { return }
+        guard !awaiting.isEmpty else { return }
+        let lastDispatch = lastDispatchAt ?? executor.clock.now()
         let deadline = lastDispatch + options.waitDeadline
         var interval = options.firstPoll
         var nextPoll = lastDispatch + options.firstPoll

@@ -23,13 +23,12 @@ public struct JobRunner: Sendable {
 
     /// Returns the result to store (JSON), or throws a `JobError`.
     public func run(kind: String, payload text: String, payloadVersion: Int) async throws -> String {
-        let action: FleetAction
-        let payload = try FleetJobPayload.decode(text, version: payloadVersion)
-        switch kind {
-        case JobKind.fleetStop: action = payload.hibernate ? .hibernate : .stop
-        case JobKind.fleetStart: action = .start
-        default: throw JobError.permanent("unknown job kind '\(kind)' (this worker knows \(JobKind.all.joined(separator: ", ")))")
+        // The kind first: a payload means nothing under an unknown kind.
+        guard JobKind.all.contains(kind) else {
+            throw JobError.permanent("unknown job kind '\(kind)' (this worker knows \(JobKind.all.joined(separator: ", ")))")
         }
+        let payload = try FleetJobPayload.decode(text, version: payloadVersion)
+        let action: FleetAction = kind == JobKind.fleetStart ? .start : payload.hibernate ? .hibernate : .stop
         guard !payload.selector.isEmpty else { throw JobError.permanent("the payload selects no instances (empty selector)") }
 
         let selection: FleetSelection

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TorporSigV4
 @testable import TorporSim
+import TorporYAML
 
 @Suite("Fleet and throttle files")
 struct FleetFileTests {

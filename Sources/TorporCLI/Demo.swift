@@ -1,22 +1,26 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ServiceLifecycle
 import TorporAWS
 import TorporEC2
 import TorporFleet
+import TorporQueue
 import TorporSigV4
 import TorporSim
+import TorporWorker
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Hibernate and resume a simulated fleet end to end; no AWS account needed.",
+        abstract: "Hibernate and resume a simulated fleet through the queue and a worker; no AWS account needed.",
         discussion: """
         Starts the fleet simulator in this process with the default fleet (Config/sim-fleet.yaml: \
         300 instances, some not configured for hibernation, some protected, some spot, an Auto \
-        Scaling group), shows the plan for hibernating everything tagged Env=dev, carries it out \
-        with EC2's throttling on, starts the same instances again, and prints every outcome, \
-        checked against the simulator's ground truth. Simulated time runs --speed times faster \
-        than real time.
+        Scaling group) and a worker on a temporary queue. Shows the plan for hibernating \
+        everything tagged Env=dev, enqueues it as a job that the worker carries out with EC2's \
+        throttling on, then enqueues starting the same instances again. Prints the jobs' states \
+        and every outcome, checked against the simulator's ground truth. Simulated time runs \
+        --speed times faster than real time.
         """
     )
 
@@ -32,12 +36,14 @@ struct Demo: AsyncParsableCommand {
     func run() async throws {
         var spec = DefaultFleet.spec()
         if let seed { spec.seed = seed }
-        var logger = ClientFactory.logger(.error)
-        logger.logLevel = .error
+        let logger = ClientFactory.logger(.error)
         let engine = SimEngine(spec: spec, clock: ScaledClock(speed: speed), throttle: .aws, authenticate: true)
         let simulator = try await RunningSimulator.start(engine: engine, logger: logger)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("torpor-demo-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
         do {
-            try await demonstrate(spec: spec, engine: engine, simulator: simulator, logger: logger)
+            try await demonstrate(spec: spec, engine: engine, simulator: simulator, queuePath: directory.appendingPathComponent("queue.sqlite").path,
+                                  logger: logger)
             await simulator.stop()
         } catch {
             await simulator.stop()
@@ -45,15 +51,27 @@ struct Demo: AsyncParsableCommand {
         }
     }
 
-    func demonstrate(spec: FleetSpec, engine: SimEngine, simulator: RunningSimulator, logger: Logger) async throws {
+    func demonstrate(spec: FleetSpec, engine: SimEngine, simulator: RunningSimulator, queuePath: String, logger: Logger) async throws {
         let location = ServiceLocation(region: spec.region, endpoint: try RequestURL(parsing: simulator.endpoint), endpointSource: "demo")
         let ec2 = EC2Client.forFleet(location: location, credentials: StaticCredentialProvider(spec.credentials[0]), logger: logger)
         let clock = ScaledFleetClock(speed: speed, now: { engine.clock.now() })
+        let queue = try SQLiteJobQueue(path: queuePath)
+        let display = ProgressDisplay(enabled: isatty(STDERR_FILENO) == 1)
+        var options = FleetExecutor.Options()
+        options.firstPoll = 90
+        let runner = JobRunner(ec2: ec2, clock: clock, executorOptions: options, logger: logger, progress: { display.show($0) })
+        var settings = QueueConsumer.Settings()
+        settings.concurrency = 1
+        settings.pollInterval = 0.1
+        let worker = QueueConsumer(queue: queue, runner: runner, owner: "demo-worker", settings: settings, metrics: WorkerMetrics(), logger: logger)
+        let services = ServiceGroup(configuration: .init(services: [worker], gracefulShutdownSignals: [], logger: logger))
+        let workerTask = Task { try await services.run() }
+        defer { workerTask.cancel() }
+
         let started = Date()
         let selector = FleetSelector(tags: [Tag(key: "Env", value: "dev")])
-
         print("Torpor demo: a simulated EC2 fleet of \(engine.instances().count) instances at \(simulator.endpoint) "
-              + "(\(Int(speed))x speed, EC2's throttling on, signatures checked; no AWS account used).")
+              + "(\(Int(speed))x speed, EC2's throttling on, signatures checked; no AWS account used), and a worker on a queue.")
 
         var failures = 0
         for action in [FleetAction.hibernate, .start] {
@@ -64,38 +82,69 @@ struct Demo: AsyncParsableCommand {
             print("\n== \(action == .hibernate ? "Hibernate" : "Start") everything tagged Env=dev: the plan")
             print(Self.summary(plan))
 
-            var options = FleetExecutor.Options()
-            options.firstPoll = action == .start ? 60 : 90
-            let display = ProgressDisplay(enabled: isatty(STDERR_FILENO) == 1)
-            let phaseStart = clock.now()
-            var report = try await FleetExecutor(ec2: ec2, clock: clock, options: options, progress: { display.show($0) }).execute(plan)
+            var payload = FleetJobPayload(selector: selector)
+            payload.hibernate = action == .hibernate
+            let kind = action == .start ? JobKind.fleetStart : JobKind.fleetStop
+            let (job, _) = try await queue.enqueue(NewJob(kind: kind, payload: payload.encoded(), idempotencyKey: "demo-\(action.rawValue)"),
+                                                   now: Date().timeIntervalSince1970)
+            print("\nenqueued \(job.id) (\(kind)); the worker takes it:")
+            let finished = try await follow(job.id, queue: queue, display: display)
             display.finish()
-            report.calls += selection.calls + spot.calls
-
+            guard finished.state == .succeeded, let resultText = finished.result else {
+                throw CommandFailure.failed("job \(finished.id) ended \(finished.state.rawValue): \(finished.lastError ?? "")")
+            }
+            let results = try Self.results(resultText)
             let truth = Dictionary(uniqueKeysWithValues: engine.truth().map { ($0.id, $0) })
-            let disagreeing = report.results.filter {
+            let disagreeing = results.filter {
                 !SimEngine.confirms(truth[$0.instanceID], outcome: $0.outcome.rawValue, before: SimState(rawValue: $0.previousState),
                                     starting: action == .start)
             }
-            failures += report.failedCount
-            print("\n== Outcomes (\(Int(clock.now() - phaseStart)) simulated seconds, \(report.calls) API calls, \(report.throttled) throttled)")
-            print(Self.outcomes(report))
+            failures += results.filter { $0.outcome == .failed }.count + disagreeing.count
+            print("\n== Outcomes")
+            print(Self.outcomes(results))
             print(disagreeing.isEmpty
-                  ? "All \(report.results.count) outcomes match the simulator's ground truth."
+                  ? "All \(results.count) outcomes match the simulator's ground truth."
                   : "\(disagreeing.count) outcome(s) disagree with the simulator's ground truth: \(disagreeing.map(\.instanceID).joined(separator: ", "))")
-            failures += disagreeing.count
         }
-        print("\nDone in \(String(format: "%.1f", Date().timeIntervalSince(started))) s. Point Torpor at the simulator yourself with `torpor sim`; "
-              + "at AWS with the usual credentials.")
+
+        print("\n== Jobs")
+        var table = Table(["JOB", "KIND", "STATE", "ATTEMPTS"])
+        for job in try await queue.jobs(state: nil, limit: 10).reversed() {
+            table.add([job.id, job.kind, job.state.rawValue, "\(job.attempts)/\(job.maxAttempts)"])
+        }
+        print(table.render())
+        await services.triggerGracefulShutdown()
+        _ = await workerTask.result
+        print("\nDone in \(String(format: "%.1f", Date().timeIntervalSince(started))) s. Run `torpor sim` and `torpor worker` yourself, "
+              + "or point Torpor at AWS with the usual credentials.")
         if failures > 0 { throw CommandFailure.failed("\(failures) instance(s) failed or disagree with the ground truth") }
+    }
+
+    /// Prints the job's states as they change, until it ends.
+    func follow(_ id: String, queue: SQLiteJobQueue, display: ProgressDisplay) async throws -> Job {
+        var last: JobState?
+        while true {
+            let job = try await queue.job(id: id)
+            if job.state != last {
+                if last != nil || job.state != .running { display.finish() }
+                print("  \(job.id): \(job.state.rawValue)")
+                last = job.state
+            }
+            if job.state == .succeeded || job.state == .dead || (job.state == .failed && job.lastError != nil) { return job }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    static func results(_ text: String) throws -> [InstanceResult] {
+        struct Stored: Decodable { let instances: [InstanceResult] }
+        return try JSONDecoder().decode(Stored.self, from: Data(text.utf8)).instances
     }
 
     /// Decisions with their reasons, grouped, instead of a line per instance.
     static func summary(_ plan: FleetPlan) -> String {
         var groups: [String: Int] = [:]
         for planned in plan.instances {
-            let key = planned.decision.label + (planned.decision.reason.map { ": \($0)" } ?? "")
-            groups[key, default: 0] += 1
+            groups[planned.decision.label + (planned.decision.reason.map { ": \($0)" } ?? ""), default: 0] += 1
         }
         var lines = groups.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
             .map { String(format: "%5d  ", $0.value) + $0.key }
@@ -103,9 +152,9 @@ struct Demo: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    static func outcomes(_ report: FleetReport) -> String {
+    static func outcomes(_ results: [InstanceResult]) -> String {
         var groups: [String: Int] = [:]
-        for result in report.results {
+        for result in results {
             var key = result.outcome.rawValue
             if let code = result.errorCode { key += ": \(code) \(result.errorMessage ?? "")" }
             else if let reason = result.reason { key += ": \(reason)" }

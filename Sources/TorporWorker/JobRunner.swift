@@ -13,12 +13,16 @@ public struct JobRunner: Sendable {
     public let clock: any FleetClock
     public let executorOptions: FleetExecutor.Options
     public let logger: Logger
+    /// Live numbers of the running job, for a display.
+    public let progress: (@Sendable (FleetProgress) -> Void)?
 
-    public init(ec2: EC2Client, clock: any FleetClock, executorOptions: FleetExecutor.Options, logger: Logger) {
+    public init(ec2: EC2Client, clock: any FleetClock, executorOptions: FleetExecutor.Options, logger: Logger,
+                progress: (@Sendable (FleetProgress) -> Void)? = nil) {
         self.ec2 = ec2
         self.clock = clock
         self.executorOptions = executorOptions
         self.logger = logger
+        self.progress = progress
     }
 
     /// Returns the result to store (JSON), or throws a `JobError`.
@@ -48,7 +52,7 @@ public struct JobRunner: Sendable {
         options.dryRun = payload.dryRun
         let report: FleetReport
         do {
-            report = try await FleetExecutor(ec2: ec2, clock: clock, options: options).execute(plan)
+            report = try await FleetExecutor(ec2: ec2, clock: clock, options: options, progress: progress).execute(plan)
         } catch {
             throw classify(error, doing: "carry out the plan")
         }

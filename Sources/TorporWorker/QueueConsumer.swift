@@ -152,11 +152,13 @@ public struct QueueConsumer: Service {
             case .finished(.success(let result)):
                 try await queue.complete(id: job.id, owner: owner, result: result, now: now())
                 metrics.jobFinished(kind: job.kind, state: "succeeded", seconds: seconds)
+                recordInstances(result)
                 log.info("job succeeded", metadata: ["seconds": "\(Int(seconds))"])
             case .finished(.failure(let error)):
                 let (jobError, result) = Self.jobError(error)
                 let retryAt = jobError.retryable ? now() + min(settings.retryCap, settings.retryBase * pow(2, Double(max(0, job.attempts - 1)))) : nil
                 try await queue.fail(id: job.id, owner: owner, error: jobError.message, result: result, retryAt: retryAt, now: now())
+                if let result { recordInstances(result) }
                 let state = retryAt == nil || job.attempts >= job.maxAttempts ? "dead" : "failed"
                 metrics.jobFinished(kind: job.kind, state: state, seconds: seconds)
                 log.warning("job \(state)", metadata: ["error": "\(jobError.message)", "attempt": "\(job.attempts)"])
@@ -169,6 +171,13 @@ public struct QueueConsumer: Service {
         } catch {
             log.error("cannot record the job's end", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Counts the instances an attempt acted on, by outcome, from its result.
+    private func recordInstances(_ result: String) {
+        struct Counts: Decodable { let action: String; let counts: [String: Int] }
+        guard let decoded = try? JSONDecoder().decode(Counts.self, from: Data(result.utf8)) else { return }
+        for (outcome, count) in decoded.counts { metrics.instances(action: decoded.action, outcome: outcome, count: count) }
     }
 
     static func jobError(_ error: any Error) -> (JobError, String?) {

@@ -46,6 +46,7 @@ struct WorkerCommand: AsyncParsableCommand {
             if metrics == "off" {
                 configuration.metrics.enabled = false
             } else if let (host, port) = TorporConfiguration.parseAddress(metrics) {
+                configuration.metrics.enabled = true
                 configuration.metrics.host = host
                 configuration.metrics.port = port
             }

@@ -132,6 +132,14 @@ public final class SQLiteJobQueue: JobQueue {
 
     public func claim(owner: String, lease: Double, now: Double) async throws(QueueError) -> Job? {
         try await write("claim a job") { db in
+            // A job whose workers kept dying has used its attempts: it is
+            // dead, not claimed again (a job that crashes its worker would
+            // otherwise be retried forever).
+            try db.cachedStatement(sql: """
+                UPDATE job SET state = 'dead', leaseOwner = NULL, leaseExpiry = NULL, updatedAt = ?,
+                    lastError = 'out of attempts: the worker holding it stopped without finishing ' || attempts || ' time(s)'
+                WHERE state = 'running' AND leaseExpiry < ? AND attempts >= maxAttempts
+                """).execute(arguments: [now, now])
             // A job whose worker died comes first: it has waited longest.
             // Both lookups walk a partial index in order and stop at the first
             // match, so a claim costs the same with ten jobs or a million.

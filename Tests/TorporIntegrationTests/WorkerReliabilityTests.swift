@@ -5,6 +5,7 @@ import Glibc
 import Testing
 import TorporAWS
 import TorporEC2
+import TorporSigV4
 
 /// The worker as an operator runs it, killed and restarted, against a
 /// simulated fleet in its own process: jobs are never lost and instances
@@ -67,14 +68,15 @@ struct WorkerReliabilityTests {
     }
 
     /// Starts `torpor worker`; the caller kills or stops it.
-    static func startWorker(_ setup: Setup, environment: [String: String]) throws -> Process {
+    static func startWorker(_ setup: Setup, environment: [String: String], extra: [String] = [], log: String = "/dev/null") throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TestPaths.torpor)
-        process.arguments = ["worker", "--config", setup.configPath]
+        process.arguments = ["worker", "--config", setup.configPath] + extra
         process.environment = environment
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        if log != "/dev/null" { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+        process.standardError = FileHandle(forWritingAtPath: log)
         try process.run()
         return process
     }
@@ -218,6 +220,44 @@ struct WorkerReliabilityTests {
             #expect((unknown["lastError"] as? String)?.contains("unknown job kind 'fleet.reboot'") == true, "\(unknown)")
             kill(worker.processIdentifier, SIGTERM)
             worker.waitUntilExit()
+        }
+    }
+
+    @Test("/healthz answers and /metrics counts jobs, EC2 calls and instances, in Prometheus text format")
+    func metrics() async throws {
+        let setup = try Self.setup()
+        defer { try? FileManager.default.removeItem(atPath: setup.directory) }
+        try await withSimulator(speed: 40, arguments: ["--fleet", setup.fleetPath]) { simulator in
+            let environment = Self.environment(simulator, setup)
+            let enqueued = try await torpor(["enqueue", "stop", "--tag", "Job=other", "--output", "json"], environment: environment)
+            let id = try #require(enqueued.json?["id"] as? String)
+            let log = setup.directory + "/worker.log"
+            let worker = try Self.startWorker(setup, environment: environment, extra: ["--metrics", "127.0.0.1:0"], log: log)
+            defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
+            let done = try await eventually(within: 60) { (try await Self.job(id, environment)["state"] as? String) == "succeeded" }
+            #expect(done)
+
+            // The worker says where it listens: "metrics on http://127.0.0.1:PORT/metrics".
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            let address = try #require(text.firstRange(of: "http://127.0.0.1:").map { start in
+                String(text[start.lowerBound...].prefix { !$0.isWhitespace })
+            }, "no metrics address in the worker's log: \(text)")
+            let base = address.replacingOccurrences(of: "/metrics", with: "")
+            let transport = CurlTransport()
+            let health = try await transport.send(HTTPRequest(method: "GET", url: try RequestURL(parsing: base + "/healthz")))
+            #expect(health.status == 200 && health.bodyText == "ok\n")
+            let scraped = try await transport.send(HTTPRequest(method: "GET", url: try RequestURL(parsing: base + "/metrics")))
+            #expect(scraped.status == 200)
+            #expect(scraped.headers["Content-Type"]?.hasPrefix("text/plain") == true)
+            let body = scraped.bodyText
+            #expect(body.contains("torpor_jobs_finished_total{kind=\"fleet.stop\",state=\"succeeded\"} 1"), "\(body)")
+            #expect(body.contains("torpor_ec2_calls_total{action=\"StopInstances\",outcome=\"success\"}"))
+            #expect(body.contains("torpor_instances_total{action=\"stop\",outcome=\"stopped\"} 100"))
+            #expect(body.contains("torpor_job_duration_seconds"))
+            #expect(!body.contains(SimulatorProcess.secret))
+            kill(worker.processIdentifier, SIGTERM)
+            worker.waitUntilExit()
+            #expect(worker.terminationStatus == 0)
         }
     }
 }

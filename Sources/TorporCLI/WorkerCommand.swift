@@ -79,14 +79,17 @@ struct WorkerCommand: AsyncParsableCommand {
         let owner = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
         let consumer = QueueConsumer(queue: queue, runner: runner, owner: owner, settings: settings, metrics: workerMetrics, logger: logger)
 
-        var services: [any Service] = [QueueGauges(queue: queue, metrics: workerMetrics, logger: logger), consumer]
+        // Started in this order, stopped in reverse: the consumer stops (and
+        // releases its jobs) first, the store last.
+        var services: [any Service] = [QueueStore(queue: queue, logger: logger),
+                                       QueueGauges(queue: queue, metrics: workerMetrics, logger: logger), consumer]
         var where_ = "metrics off"
         if configuration.metrics.enabled {
             let host = configuration.metrics.host
             services.insert(MetricsEndpoint.application(registry: registry, host: host, port: configuration.metrics.port, logger: logger,
                                                         health: { (try? await queue.jobs(state: nil, limit: 1)) != nil },
                                                         onReady: { port in printError("torpor worker: metrics on http://\(host):\(port)/metrics") }),
-                            at: 0)
+                            at: 1)
             where_ = "metrics on \(host):\(configuration.metrics.port)"
         }
         printError("torpor worker \(owner): queue \(queue.path), concurrency \(settings.concurrency), \(where_)")

@@ -202,6 +202,16 @@ public final class SQLiteJobQueue: JobQueue {
             """, arguments: [now, id, owner])
     }
 
+    /// Folds the write-ahead log into the database file, as a clean
+    /// shutdown should leave it.
+    public func checkpoint() async throws(QueueError) {
+        do {
+            _ = try await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        } catch {
+            throw Self.storageError(error, path: path, doing: "checkpoint the queue")
+        }
+    }
+
     public func job(id: String) async throws(QueueError) -> Job {
         let job = try await read("read the job") { db in
             try Row.fetchOne(db, sql: "SELECT * FROM job WHERE id = ?", arguments: [id]).map(Self.job)

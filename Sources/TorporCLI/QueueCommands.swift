@@ -88,10 +88,11 @@ struct Enqueue: AsyncParsableCommand {
         payload.maxInstances = maxInstances ?? configuration.fleet.maxInstances
         payload.maxShare = maxShare ?? configuration.fleet.maxShare
         payload.overrideBlastRadius = overrideBlastRadius
-        let tag = configuration.fleet.protectTag
-        let equals = tag.firstIndex(of: "=")!
-        payload.protectTagKey = String(tag[..<equals])
-        payload.protectTagValue = String(tag[tag.index(after: equals)...])
+        // The configuration's validator checked the tag's form.
+        if let tag = PlanRules.parseTag(configuration.fleet.protectTag) {
+            payload.protectTagKey = tag.key
+            payload.protectTagValue = tag.value
+        }
 
         let now = Date().timeIntervalSince1970
         let queue = try location.open()

@@ -31,23 +31,16 @@ struct MutationOptions: ParsableArguments {
     func validate() throws {
         guard maxInstances >= 0 else { throw ValidationError("--max-instances must be 0 or more") }
         guard (0...1).contains(maxShare) else { throw ValidationError("--max-share must be between 0 and 1") }
-        guard let equals = protectTag.firstIndex(of: "="), equals != protectTag.startIndex else {
+        guard PlanRules.parseTag(protectTag) != nil else {
             throw ValidationError("--protect-tag '\(protectTag)' must be KEY=VALUE")
         }
         guard firstPoll >= 0, waitTimeout > 0 else { throw ValidationError("--first-poll must be 0 or more and --wait-timeout above 0") }
     }
 
     func rules(fallback: HibernationFallback = .stop, force: Bool = false) -> PlanRules {
-        var rules = PlanRules()
-        let equals = protectTag.firstIndex(of: "=")!
-        rules.protectTagKey = String(protectTag[..<equals])
-        rules.protectTagValue = String(protectTag[protectTag.index(after: equals)...])
-        rules.hibernationFallback = fallback
-        rules.maxInstances = maxInstances
-        rules.maxShare = maxShare
-        rules.overrideBlastRadius = overrideBlastRadius
-        rules.force = force
-        return rules
+        let tag = PlanRules.parseTag(protectTag)! // validate() checked it
+        return PlanRules(protectTagKey: tag.key, protectTagValue: tag.value, hibernationFallback: fallback, maxInstances: maxInstances,
+                         maxShare: maxShare, overrideBlastRadius: overrideBlastRadius, force: force)
     }
 }
 

@@ -37,6 +37,23 @@ public struct PlanRules: Codable, Sendable, Equatable {
 
     public init() {}
 
+    public init(protectTagKey: String, protectTagValue: String, hibernationFallback: HibernationFallback = .stop,
+                maxInstances: Int = 1000, maxShare: Double = 1, overrideBlastRadius: Bool = false, force: Bool = false) {
+        self.protectTagKey = protectTagKey
+        self.protectTagValue = protectTagValue
+        self.hibernationFallback = hibernationFallback
+        self.maxInstances = maxInstances
+        self.maxShare = maxShare
+        self.overrideBlastRadius = overrideBlastRadius
+        self.force = force
+    }
+
+    /// `KEY=VALUE` split at the first `=`; nil without a key.
+    public static func parseTag(_ text: String) -> (key: String, value: String)? {
+        guard let equals = text.firstIndex(of: "="), equals != text.startIndex else { return nil }
+        return (String(text[..<equals]), String(text[text.index(after: equals)...]))
+    }
+
     public static let autoScalingGroupTag = "aws:autoscaling:groupName"
 }
 

@@ -33,15 +33,8 @@ public struct FleetJobPayload: Codable, Sendable, Equatable {
     }
 
     public func rules() -> PlanRules {
-        var rules = PlanRules()
-        rules.protectTagKey = protectTagKey
-        rules.protectTagValue = protectTagValue
-        rules.hibernationFallback = fallback
-        rules.maxInstances = maxInstances
-        rules.maxShare = maxShare
-        rules.overrideBlastRadius = overrideBlastRadius
-        rules.force = force
-        return rules
+        PlanRules(protectTagKey: protectTagKey, protectTagValue: protectTagValue, hibernationFallback: fallback,
+                  maxInstances: maxInstances, maxShare: maxShare, overrideBlastRadius: overrideBlastRadius, force: force)
     }
 
     public func encoded() -> String {

@@ -51,6 +51,8 @@ struct Enqueue: AsyncParsableCommand {
     @Option(help: "With --hibernate, for instances not configured for it: stop, skip or fail.") var fallback: HibernationFallback = .stop
     @Flag(help: "Force the stop (stop jobs).") var force = false
     @Flag(name: .customLong("dry-run"), help: "Ask EC2 whether the calls would be allowed; change nothing.") var dryRun = false
+    @Flag(name: .customLong("no-wait"), help: "Start jobs: succeed once EC2 accepts the calls, without waiting for running (outcome accepted).")
+    var noWait = false
     @Option(name: .customLong("max-instances"), help: "Blast radius: refuse a plan that acts on more instances.") var maxInstances: Int?
     @Option(name: .customLong("max-share"), help: "Blast radius: refuse a plan that acts on a larger share of the selection.") var maxShare: Double?
     @Flag(name: .customLong("override-blast-radius"), help: "Run the plan even past the blast-radius limits.") var overrideBlastRadius = false
@@ -64,6 +66,7 @@ struct Enqueue: AsyncParsableCommand {
     func validate() throws {
         if selectors.isEmpty { throw ValidationError("enqueue needs a selector (--id, --tag, --filter or --state)") }
         if action == .start && (hibernate || force) { throw ValidationError("--hibernate and --force go with stop jobs") }
+        if action == .stop && noWait { throw ValidationError("--no-wait goes with start jobs: a stop job always confirms its outcome") }
         if hibernate && force { throw ValidationError("--hibernate and --force cannot be combined") }
         if let notBefore, Self.time(notBefore, now: 0) == nil {
             throw ValidationError("--not-before '\(notBefore)' is neither an ISO 8601 time (2026-11-27T07:00:00Z) nor a delay (30m, 2h)")
@@ -85,6 +88,7 @@ struct Enqueue: AsyncParsableCommand {
         payload.fallback = fallback
         payload.force = force
         payload.dryRun = dryRun
+        payload.wait = !noWait
         payload.maxInstances = maxInstances ?? configuration.fleet.maxInstances
         payload.maxShare = maxShare ?? configuration.fleet.maxShare
         payload.overrideBlastRadius = overrideBlastRadius

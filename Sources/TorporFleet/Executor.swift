@@ -25,6 +25,9 @@ public struct FleetExecutor: Sendable {
         public var retryWindow: Double = 600
         /// Tag acted instances with torpor:last-action and torpor:last-action-time.
         public var tagInstances = false
+        /// Wait until every acted instance reaches its final state. Off,
+        /// acted instances end as `accepted` once EC2 takes the call.
+        public var waitForFinalStates = true
         public var limits = EC2Limits.aws
 
         public init() {}
@@ -117,7 +120,16 @@ actor FleetRun {
         }
 
         try await dispatch()
-        if !options.dryRun { try await waitForFinalStates() }
+        if options.dryRun {
+            // Nothing to wait for.
+        } else if options.waitForFinalStates {
+            try await waitForFinalStates()
+        } else {
+            for (id, pending) in awaiting {
+                finish(pending.planned, .accepted, reason: "EC2 accepted the call; the final state was not waited for",
+                       lastState: lastSeen[id])
+            }
+        }
         if options.tagInstances && !options.dryRun { await tagActedInstances() }
         report("done")
 
@@ -497,7 +509,7 @@ actor FleetRun {
     // MARK: Tags
 
     func tagActedInstances() async {
-        let acted = results.values.filter { [.hibernated, .stopped, .started].contains($0.outcome) }.map(\.instanceID).sorted()
+        let acted = results.values.filter { [.hibernated, .stopped, .started, .accepted].contains($0.outcome) }.map(\.instanceID).sorted()
         guard !acted.isEmpty else { return }
         let stamp = ISO8601.format(Int64(Date().timeIntervalSince1970))
         let tags = [Tag(key: "torpor:last-action", value: plan.action.rawValue), Tag(key: "torpor:last-action-time", value: stamp)]

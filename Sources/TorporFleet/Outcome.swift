@@ -8,6 +8,9 @@ public struct InstanceResult: Codable, Sendable, Equatable {
         case noActionNeeded = "no-action-needed"
         case skipped
         case failed
+        /// EC2 accepted the call and the caller chose not to wait for the
+        /// final state (a start job with `wait: false`).
+        case accepted
     }
 
     public let instanceID: String

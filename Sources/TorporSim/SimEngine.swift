@@ -235,7 +235,7 @@ public final class SimEngine: Sendable {
     /// Whether the simulator agrees with an outcome a tool reported.
     ///
     /// - Parameters:
-    ///   - outcome: hibernated, stopped, started, no-action-needed, skipped or failed.
+    ///   - outcome: hibernated, stopped, started, no-action-needed, skipped, failed or accepted.
     ///   - before: the instance's state before the run (a skipped instance
     ///     must not have changed).
     ///   - starting: whether the run started instances (else it stopped them).
@@ -245,6 +245,8 @@ public final class SimEngine: Sendable {
         case "hibernated": return truth.state == .stopped && truth.stateReasonCode == "Client.UserInitiatedHibernate"
         case "stopped": return truth.state == .stopped && truth.stateReasonCode != "Client.UserInitiatedHibernate"
         case "started": return truth.state == .running
+        case "accepted":
+            return starting ? [.pending, .running].contains(truth.state) : [.stopping, .stopped].contains(truth.state)
         case "no-action-needed":
             return starting ? truth.state == .running || truth.state == .pending : truth.state == .stopped || truth.state == .stopping
         case "skipped": return before.map { truth.state == $0 } ?? false

@@ -50,6 +50,8 @@ public struct JobRunner: Sendable {
         }
         var options = executorOptions
         options.dryRun = payload.dryRun
+        // Stop jobs always confirm their outcome; a start job may opt out.
+        options.waitForFinalStates = action != .start || payload.wait
         let report: FleetReport
         do {
             report = try await FleetExecutor(ec2: ec2, clock: clock, options: options, progress: progress).execute(plan)

@@ -372,8 +372,8 @@ struct ExecutorTests {
                         #expect(["InternalError", "Unavailable", "TransportError"].contains(result.errorCode ?? ""), "\(result)")
                     case .hibernated, .stopped, .started, .noActionNeeded:
                         break
-                    case .skipped:
-                        Issue.record("nothing here is to be skipped: \(result)")
+                    case .skipped, .accepted:
+                        Issue.record("nothing here is to be skipped or left unconfirmed: \(result)")
                     }
                 }
                 let succeeded = report.results.filter { $0.outcome != .failed }.count
@@ -968,5 +968,26 @@ struct PacerTests {
         // EC2 would accept CreateTags at once.
         try await pacer.acquire(.tags)
         #expect(clock.sleeps.count == 1, "CreateTags waited \(clock.sleeps.dropFirst())")
+    }
+}
+
+@Suite("Fleet executor: starting without waiting")
+struct NoWaitTests {
+    @Test("waitForFinalStates off: acted instances end accepted after the calls, with no describe to confirm them")
+    func noWait() async throws {
+        let spec = makeSpec([makeGroup("sleepers", 6) { $0.initialState = .hibernated; $0.tags = [(key: "Run", value: "nowait")] }])
+        try await withSimulator(spec) { sim in
+            let selection = try await sim.select(tag: "Run", "nowait")
+            let plan = Planner.plan(.start, instances: selection.instances, rules: PlanRules())
+            let report = try await sim.execute(plan, testOptions { $0.waitForFinalStates = false })
+            #expect(report.results.count == 6)
+            #expect(report.results.allSatisfy { $0.outcome == .accepted && $0.lastState == "pending" }, "\(report.results)")
+            // One StartInstances call; nothing polled afterwards.
+            #expect(report.calls == 1)
+            let truth = sim.truth()
+            for result in report.results {
+                #expect(SimEngine.confirms(truth[result.instanceID], outcome: "accepted", before: .stopped, starting: true))
+            }
+        }
     }
 }

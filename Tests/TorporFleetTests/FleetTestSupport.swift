@@ -191,5 +191,6 @@ func agreesWithTruth(_ result: InstanceResult, _ truth: SimEngine.InstanceTruth?
         return action == .start ? [.running, .pending].contains(truth.state) : [.stopped, .stopping].contains(truth.state)
     case .skipped: return truth.state == before.state
     case .failed: return action == .start ? truth.state != .running : truth.state != .stopped
+    case .accepted: return action == .start ? [.pending, .running].contains(truth.state) : [.stopping, .stopped].contains(truth.state)
     }
 }

@@ -100,6 +100,8 @@ struct CommandLineTests {
             (["stop", "--tag", "Env", "--yes"], "KEY=VALUE"),
             (["stop", "--state", "sleeping", "--yes"], "not an instance state"),
             (["stop", "--id", "i-0123456789abcdef0", "--hibernate", "--force"], "cannot be combined"),
+            (["enqueue", "stop", "--tag", "Env=dev", "--no-wait"], "--no-wait goes with start jobs"),
+            (["enqueue", "start", "--tag", "Env=dev", "--not-before", "someday"], "--not-before 'someday'"),
           ])
     func usageErrors(arguments: [String], message: String) async throws {
         let result = try await torpor(arguments, environment: isolatedEnvironment())

@@ -100,7 +100,11 @@ public final class AWSQueryClient: Sendable {
                         let requestID = root.string("requestId") ?? root.string("RequestId") ?? root.string("RequestID")
                         retryPolicy.recordSuccess(lastRetryCost: lastRetryCost)
                         report(action, attempt, .success, requestID, started)
-                        logger.debug("AWS call", metadata: [
+                        // Calls that change something are worth a line at info,
+                        // with the request id AWS support asks for; reads only at
+                        // debug.
+                        let level: Logger.Level = action.hasPrefix("Describe") ? .debug : .info
+                        logger.log(level: level, "AWS call", metadata: [
                             "action": "\(action)", "status": "\(response.status)", "attempt": "\(attempt)",
                             "request_id": "\(requestID ?? "-")",
                         ])

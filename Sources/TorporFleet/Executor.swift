@@ -36,7 +36,7 @@ public struct FleetExecutor: Sendable {
     public let ec2: EC2Client
     public let clock: any FleetClock
     public let options: Options
-    private let progressHandler: (@Sendable (FleetProgress) -> Void)?
+    let progressHandler: (@Sendable (FleetProgress) -> Void)?
 
     /// `ec2` should not retry throttling itself (`RetryPolicy(retryThrottling: false)`):
     /// the executor's pacer handles it, so that calls after a throttle wait.
@@ -156,13 +156,11 @@ actor FleetRun {
     }
 
     func report(_ phase: String) {
-        guard let handler = executorProgress else { return }
+        guard let handler = executor.progressHandler else { return }
         handler(FleetProgress(total: plan.instances.count + plan.missing.count, done: results.count,
                               failed: results.values.filter { $0.outcome == .failed }.count, waiting: awaiting.count,
                               calls: calls, throttled: throttled, phase: phase))
     }
-
-    nonisolated var executorProgress: (@Sendable (FleetProgress) -> Void)? { executor.progressHandlerForRun }
 
     func noteCall() {
         calls += 1
@@ -533,8 +531,4 @@ extension EC2Client {
         EC2Client(aws: AWSQueryClient(service: "ec2", apiVersion: apiVersion, location: location, credentials: credentials,
                                       transport: transport, retryPolicy: RetryPolicy(retryThrottling: false), logger: logger))
     }
-}
-
-extension FleetExecutor {
-    var progressHandlerForRun: (@Sendable (FleetProgress) -> Void)? { progressHandler }
 }

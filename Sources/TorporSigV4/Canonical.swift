@@ -259,21 +259,6 @@ enum Canonical {
         return false
     }
 
-    /// Compares two header names as their lower-case forms compare.
-    static func compareNames(_ a: String, _ b: String) -> Int {
-        var left = a.utf8.makeIterator(), right = b.utf8.makeIterator()
-        while true {
-            switch (left.next(), right.next()) {
-            case (nil, nil): return 0
-            case (nil, _): return -1
-            case (_, nil): return 1
-            case let (x?, y?):
-                let lx = asciiLower(x), ly = asciiLower(y)
-                if lx != ly { return lx < ly ? -1 : 1 }
-            }
-        }
-    }
-
     static func isUnsigned(_ name: String) -> Bool {
         let count = name.utf8.count
         // Every unsigned name is 2 to 19 bytes long.

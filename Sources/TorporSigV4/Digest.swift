@@ -153,7 +153,6 @@ public struct SHA256Value: Sendable, Hashable {
 }
 
 enum Hex {
-    static let lower: [UInt8] = Array("0123456789abcdef".utf8)
     static let upper: [UInt8] = Array("0123456789ABCDEF".utf8)
 
     @inline(__always)

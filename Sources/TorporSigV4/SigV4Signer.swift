@@ -189,10 +189,6 @@ public struct SigV4Signer: Sendable {
 
     // MARK: Parts
 
-    public func credentialScope(_ date: SigningDate) -> String {
-        "\(date.dateStamp)/\(region)/\(service)/aws4_request"
-    }
-
     func payloadHash(_ payload: SigV4Payload) -> String {
         switch payload {
         case .bytes(let bytes): return bytes.isEmpty ? SigV4Payload.emptyHash : Digest.sha256(bytes).hex

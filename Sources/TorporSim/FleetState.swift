@@ -144,9 +144,6 @@ struct FleetState {
         now = max(now, time)
     }
 
-    /// The next time something is due, for the server's reachability timer.
-    var nextDue: Double? { scheduler.earliest }
-
     /// Transitions scheduled and not yet fired (stale ones included until
     /// their time comes).
     var scheduledCount: Int { scheduler.count }

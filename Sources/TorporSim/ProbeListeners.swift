@@ -33,8 +33,6 @@ final class ProbeListeners: Sendable {
         _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
-    var openCount: Int { entries.withLock { $0.values.filter { $0.channel != nil }.count } }
-
     func apply(_ changes: [ProbeChange]) {
         for change in changes {
             let key = "\(change.address):\(change.port)"

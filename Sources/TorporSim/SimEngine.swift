@@ -73,9 +73,6 @@ public final class SimEngine: Sendable {
         probes?.apply(changes)
     }
 
-    /// Real seconds until the next transition is due (for the tick timer).
-    public var nextDue: Double? { guarded.withLock { $0.fleet.nextDue } }
-
     static func throttleCosts(_ call: EC2Call) -> [(ThrottleConfig.Category, Double)] {
         switch call.action {
         case "DescribeInstances":

@@ -68,9 +68,6 @@ final class CurlTransfer: @unchecked Sendable {
     var responseBody: [UInt8] = []
     var maximumResponseBytes = Int.max
     var overflowed = false
-    /// The URL's C string, which libcurl reads but does not copy before the
-    /// transfer ends on every version.
-    var urlCString: [CChar] = []
 
     init(request: HTTPRequest) {
         self.request = request
@@ -188,8 +185,8 @@ final class CurlEngine: @unchecked Sendable {
         transfer.easy = easy
         transfer.maximumResponseBytes = configuration.maximumResponseBytes
         let request = transfer.request
-        transfer.urlCString = Array(request.url.description.utf8CString)
-        transfer.urlCString.withUnsafeBufferPointer { _ = torpor_curl_easy_setopt_string(easy, CURLOPT_URL, $0.baseAddress) }
+        // libcurl copies string options (since 7.17), so the URL need not outlive this call.
+        _ = torpor_curl_easy_setopt_string(easy, CURLOPT_URL, request.url.description)
         _ = torpor_curl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
         _ = torpor_curl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
         _ = torpor_curl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)

@@ -89,12 +89,33 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Report values and their HTML rendering: Foundation only.
+        .target(
+            name: "TorporReports",
+            swiftSettings: strict
+        ),
+
+        // Resume measurement: the tracker, readiness probes, the store of
+        // measurements (beside the queue), objectives and the report builder.
+        .target(
+            name: "TorporResume",
+            dependencies: [
+                "TorporReports", "TorporPolicies", "TorporFleet", "TorporEC2", "TorporAWS", "TorporQueue", "TorporSigV4",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
         // The worker's services: job kinds, the runner, the queue consumer,
         // metrics.
         .target(
             name: "TorporWorker",
             dependencies: [
-                "TorporQueue", "TorporFleet", "TorporEC2", "TorporAWS",
+                "TorporQueue", "TorporFleet", "TorporEC2", "TorporAWS", "TorporResume", "TorporPolicies",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -141,6 +162,8 @@ let package = Package(
                 "TorporPolicies",
                 "TorporWorker",
                 "TorporYAML",
+                "TorporResume",
+                "TorporReports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -157,7 +180,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "torpor-bench",
-            dependencies: ["TorporEC2", "TorporFleet", "TorporSim", "TorporQueue"],
+            dependencies: ["TorporEC2", "TorporFleet", "TorporSim", "TorporQueue", "TorporResume", "TorporPolicies", "TorporReports", "TorporAWS"],
             swiftSettings: strict
         ),
 
@@ -186,6 +209,20 @@ let package = Package(
             dependencies: [
                 "TorporQueue", "TorporWorker", "TorporPolicies", "TorporFleet", "TorporSim", "TorporEC2", "TorporAWS",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TorporReportsTests",
+            dependencies: ["TorporReports"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TorporResumeTests",
+            dependencies: [
+                "TorporResume", "TorporReports", "TorporPolicies", "TorporFleet", "TorporSim", "TorporEC2", "TorporAWS", "TorporQueue",
+                "TorporYAML",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -5,7 +5,10 @@ import ServiceLifecycle
 import TorporAWS
 import TorporEC2
 import TorporFleet
+import TorporPolicies
 import TorporQueue
+import TorporReports
+import TorporResume
 import TorporSigV4
 import TorporSim
 import TorporWorker
@@ -19,8 +22,10 @@ struct Demo: AsyncParsableCommand {
         Scaling group) and a worker on a temporary queue. Shows the plan for hibernating \
         everything tagged Env=dev, enqueues it as a job that the worker carries out with EC2's \
         throttling on, then enqueues starting the same instances again. Prints the jobs' states \
-        and every outcome, checked against the simulator's ground truth. Simulated time runs \
-        --speed times faster than real time.
+        and every outcome, checked against the simulator's ground truth. The worker follows \
+        every resume phase by phase (web instances until their port 8080 answers) and the demo \
+        ends with the resume report, held against the demo's resume policies, and writes the \
+        HTML report to a file. Simulated time runs --speed times faster than real time.
         """
     )
 
@@ -28,6 +33,23 @@ struct Demo: AsyncParsableCommand {
     var speed = 40.0
     @Option(help: "Seed for the fleet's random draws (default: the fleet file's).")
     var seed: UInt64?
+    @Option(help: ArgumentHelp("Where to write the HTML resume report (default: a new file in the temporary directory).", valueName: "FILE"))
+    var report: String?
+
+    /// The demo's resume policies, as a configuration file would give them.
+    static let policies = """
+        resume:
+          policies:
+            - name: web
+              targets: { tags: { Tier: web } }
+              readiness: { tcp: 8080 }
+              objectives: { p50: 25s, p95: 60s, max: 120s }
+              window: 7d
+            - name: workers
+              targets: { tags: { Tier: worker } }
+              readiness: status-ok
+              objectives: { p50: 60s, p95: 150s, max: 5m }
+        """
 
     func validate() throws {
         guard speed >= 1, speed <= 10_000 else { throw ValidationError("--speed must be between 1 and 10000") }
@@ -37,7 +59,7 @@ struct Demo: AsyncParsableCommand {
         var spec = DefaultFleet.spec()
         if let seed { spec.seed = seed }
         let logger = ClientFactory.logger(.error)
-        let engine = SimEngine(spec: spec, clock: ScaledClock(speed: speed), throttle: .aws, authenticate: true)
+        let engine = SimEngine(spec: spec, clock: ScaledClock(speed: speed), throttle: .aws, authenticate: true, probes: true)
         let simulator = try await RunningSimulator.start(engine: engine, logger: logger)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("torpor-demo-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -59,12 +81,19 @@ struct Demo: AsyncParsableCommand {
         let display = ProgressDisplay(enabled: isatty(STDERR_FILENO) == 1)
         var options = FleetExecutor.Options()
         options.firstPoll = 90
-        let runner = JobRunner(ec2: ec2, clock: clock, executorOptions: options, logger: logger, progress: { display.show($0) })
+        let (configuration, problems) = TorporConfiguration.validate(Self.policies, file: "demo policies")
+        precondition(problems.isEmpty, "the demo's own policies are invalid: \(problems)")
+        let store = try ResumeStore(queue: queue)
+        let tracker = ResumeTracker(ec2: ec2, clock: clock, store: store, policies: configuration.resume,
+                                    prober: NetworkProber(transport: CurlTransport(), timeout: 1), owner: "demo-worker", logger: logger)
+        let runner = JobRunner(ec2: ec2, clock: clock, executorOptions: options, logger: logger, progress: { display.show($0) },
+                               resumes: tracker)
         var settings = QueueConsumer.Settings()
         settings.concurrency = 1
         settings.pollInterval = 0.1
         let worker = QueueConsumer(queue: queue, runner: runner, owner: "demo-worker", settings: settings, metrics: WorkerMetrics(), logger: logger)
-        let services = ServiceGroup(configuration: .init(services: [worker], gracefulShutdownSignals: [], logger: logger))
+        let services = ServiceGroup(configuration: .init(services: [ResumeTracking(tracker: tracker, logger: logger), worker],
+                                                         gracefulShutdownSignals: [], logger: logger))
         let workerTask = Task { try await services.run() }
         defer { workerTask.cancel() }
 
@@ -106,6 +135,21 @@ struct Demo: AsyncParsableCommand {
                   ? "All \(results.count) outcomes match the simulator's ground truth."
                   : "\(disagreeing.count) outcome(s) disagree with the simulator's ground truth: \(disagreeing.map(\.instanceID).joined(separator: ", "))")
         }
+
+        print("\n== Resume times, held against the demo's policies")
+        let waitingSince = Date()
+        while await tracker.inFlightCount > 0 && Date().timeIntervalSince(waitingSince) < 120 {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let builder = ResumeReportBuilder(settings: configuration.resume, since: nil, now: clock.now())
+        let resumeReport = builder.build(try await store.records(since: builder.earliest))
+        print(ResumeRendering.table(resumeReport))
+        let reportPath = report ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("torpor-demo-resume-\(Int(Date().timeIntervalSince1970)).html").path
+        try Data(HTMLReport.render(resumeReport).utf8).write(to: URL(fileURLWithPath: reportPath), options: .atomic)
+        print("HTML report: \(reportPath)")
+        let measured = resumeReport.policies.reduce(0) { $0 + $1.summary.count + $1.summary.failed }
+        if measured == 0 { failures += 1; print("no resume was measured") }
 
         print("\n== Jobs")
         var table = Table(["JOB", "KIND", "STATE", "ATTEMPTS"])

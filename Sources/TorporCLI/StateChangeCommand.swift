@@ -3,6 +3,8 @@ import Foundation
 import TorporAWS
 import TorporEC2
 import TorporFleet
+import TorporReports
+import TorporResume
 
 /// Options every mutating command shares.
 struct MutationOptions: ParsableArguments {
@@ -52,6 +54,8 @@ struct FleetCommandRun {
     let connection: ConnectionOptions
     let mutation: MutationOptions
     let rules: PlanRules
+    /// Starts only: where resumes are stored and whether to follow them.
+    var tracking: ResumeTrackingOptions? = nil
 
     func run() async throws {
         let ec2 = try ClientFactory.ec2(connection, retryThrottling: false)
@@ -78,12 +82,24 @@ struct FleetCommandRun {
         options.waitDeadline = mutation.waitTimeout
         options.tagInstances = mutation.tagInstances
         let display = ProgressDisplay(enabled: mutation.output == .table && isatty(STDERR_FILENO) == 1)
-        let executor = FleetExecutor(ec2: ec2, options: options, progress: { display.show($0) })
+        var session: ResumeSession?
+        if let tracking, !mutation.dryRun { session = try tracking.session(ec2: ec2, connection: connection) }
+        var startsAccepted: (@Sendable (AcceptedStarts) async -> Void)?
+        if let tracker = session?.tracker { startsAccepted = { await tracker.register($0) } }
+        let executor = FleetExecutor(ec2: ec2, options: options, progress: { display.show($0) }, startsAccepted: startsAccepted)
         var report = try await executor.execute(plan)
         report.calls += selection.calls + spot.calls
         display.finish()
 
-        print(mutation.output == .json ? JSONOutput.render(ReportRendering.json(report, plan: plan)) : ReportRendering.table(report))
+        let resumes = try await session?.finish(quiet: mutation.output == .json)
+        if mutation.output == .json {
+            var json = ReportRendering.json(report, plan: plan)
+            if let resumes { json["resumes"] = ResumeRendering.json(resumes) }
+            print(JSONOutput.render(json))
+        } else {
+            print(ReportRendering.table(report))
+            if let resumes, !resumes.policies.isEmpty { print("\n" + ResumeRendering.table(resumes)) }
+        }
         if report.failedCount > 0 {
             throw CommandFailure.failed(mutation.output == .json ? "" : "\(report.failedCount) of \(report.results.count) instance(s) failed")
         }

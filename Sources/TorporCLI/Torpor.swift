@@ -17,7 +17,7 @@ public struct Torpor: AsyncParsableCommand {
         2 for bad usage or configuration.
         """,
         version: TorporVersion.current,
-        subcommands: [Demo.self, Describe.self, Stop.self, Start.self, Enqueue.self, Jobs.self, WorkerCommand.self, ConfigCommand.self, Sign.self, Sim.self]
+        subcommands: [Demo.self, Describe.self, Stop.self, Start.self, Enqueue.self, Jobs.self, WorkerCommand.self, ReportCommand.self, ConfigCommand.self, Sign.self, Sim.self]
     )
 
     public init() {}

@@ -8,6 +8,7 @@ import TorporAWS
 import TorporFleet
 import TorporPolicies
 import TorporQueue
+import TorporResume
 import TorporWorker
 import TorporYAML
 import UnixSignals
@@ -18,7 +19,9 @@ struct WorkerCommand: AsyncParsableCommand {
         abstract: "Run the daemon that carries out queued jobs.",
         discussion: """
         Claims jobs from the queue (a lease each, renewed while it works), carries them out with \
-        the fleet engine, and records each one's outcome. Serves /metrics (Prometheus) and \
+        the fleet engine, and records each one's outcome. Follows every resume a start makes \
+        (phase by phase, against the resume policies of the configuration) and picks up resumes \
+        that a killed worker or an interrupted `torpor start` left in flight. Serves /metrics (Prometheus) and \
         /healthz. SIGTERM or SIGINT: stop claiming, let running jobs finish for the grace period, \
         then release their leases so the next start picks them up; exit 0.
 
@@ -59,7 +62,9 @@ struct WorkerCommand: AsyncParsableCommand {
         let level = connection.logLevel.level == .warning ? Logger.Level(rawValue: configuration.logLevel) ?? .info : connection.logLevel.level
         let logger = ClientFactory.logger(level)
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets[ResumeMetrics.histogramLabel] = ResumeMetrics.buckets.map { .milliseconds(Int64($0 * 1000)) }
+        MetricsSystem.bootstrap(factory)
         let workerMetrics = WorkerMetrics()
 
         let queue = try SQLiteJobQueue(path: location.queue ?? configuration.queue.path)
@@ -68,7 +73,12 @@ struct WorkerCommand: AsyncParsableCommand {
         options.firstPoll = configuration.fleet.firstPoll
         options.waitDeadline = configuration.fleet.waitTimeout
         options.tagInstances = configuration.fleet.tagInstances
-        let runner = JobRunner(ec2: ec2, clock: WallFleetClock(), executorOptions: options, logger: logger)
+        // One tracker per host and queue: a restarted worker takes its own
+        // in-flight resumes back at once.
+        let tracker = ResumeTracker(
+            ec2: ec2, clock: WallFleetClock(), store: try ResumeStore(queue: queue), policies: configuration.resume,
+            prober: NetworkProber(transport: CurlTransport()), owner: "worker@\(ProcessInfo.processInfo.hostName)", logger: logger)
+        let runner = JobRunner(ec2: ec2, clock: WallFleetClock(), executorOptions: options, logger: logger, resumes: tracker)
 
         var settings = QueueConsumer.Settings()
         settings.concurrency = configuration.worker.concurrency
@@ -82,7 +92,8 @@ struct WorkerCommand: AsyncParsableCommand {
         // Started in this order, stopped in reverse: the consumer stops (and
         // releases its jobs) first, the store last.
         var services: [any Service] = [QueueStore(queue: queue, logger: logger),
-                                       QueueGauges(queue: queue, metrics: workerMetrics, logger: logger), consumer]
+                                       QueueGauges(queue: queue, metrics: workerMetrics, logger: logger),
+                                       ResumeTracking(tracker: tracker, logger: logger), consumer]
         var where_ = "metrics off"
         if configuration.metrics.enabled {
             let host = configuration.metrics.host
@@ -114,9 +125,10 @@ struct ConfigCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure.usage("cannot read '\(file)'") }
-            let (_, problems) = TorporConfiguration.validate(String(decoding: data, as: UTF8.self), file: file)
+            let (configuration, problems) = TorporConfiguration.validate(String(decoding: data, as: UTF8.self), file: file)
+            for warning in configuration.warnings { print("\(warning.description) (warning)") }
             if problems.isEmpty {
-                print("\(file): valid")
+                print("\(file): valid" + (configuration.warnings.isEmpty ? "" : " with \(configuration.warnings.count) warning(s)"))
                 return
             }
             for problem in problems { print(problem.description) }

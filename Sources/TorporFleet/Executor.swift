@@ -37,21 +37,38 @@ public struct FleetExecutor: Sendable {
     public let clock: any FleetClock
     public let options: Options
     let progressHandler: (@Sendable (FleetProgress) -> Void)?
+    let startsHandler: (@Sendable (AcceptedStarts) async -> Void)?
 
     /// `ec2` should not retry throttling itself (`RetryPolicy(retryThrottling: false)`):
     /// the executor's pacer handles it, so that calls after a throttle wait.
+    /// `startsAccepted` hears of every StartInstances call EC2 accepted,
+    /// before anything else is sent: the resume tracker's first fact.
     public init(ec2: EC2Client, clock: any FleetClock = WallFleetClock(), options: Options = Options(),
-                progress: (@Sendable (FleetProgress) -> Void)? = nil) {
+                progress: (@Sendable (FleetProgress) -> Void)? = nil,
+                startsAccepted: (@Sendable (AcceptedStarts) async -> Void)? = nil) {
         self.ec2 = ec2
         self.clock = clock
         self.options = options
         progressHandler = progress
+        startsHandler = startsAccepted
     }
 
     public func execute(_ plan: FleetPlan) async throws -> FleetReport {
         let run = FleetRun(plan: plan, executor: self)
         return try await run.execute()
     }
+}
+
+/// Instances that a StartInstances call moved from stopped to pending, as
+/// the plan described them just before (type, zone, address, tags, and the
+/// state reason of the stop that tells a hibernation from a plain stop).
+public struct AcceptedStarts: Sendable {
+    public let instances: [EC2Instance]
+    /// When the call was sent and when its answer arrived: EC2 accepted it
+    /// in between.
+    public let sentAt: Double
+    public let answeredAt: Double
+    public let requestID: String?
 }
 
 /// One execution's mutable state.
@@ -223,8 +240,15 @@ actor FleetRun {
         switch result {
         case .success(let answer):
             await pacer.accepted()
-            lastDispatchAt = executor.clock.now()
+            let answeredAt = executor.clock.now()
+            lastDispatchAt = answeredAt
             accept(batch, answer)
+            if plan.action == .start, !answer.dryRunPermitted, let handler = executor.startsHandler {
+                let started = answer.changes.filter { $0.previousState.name == "stopped" }.compactMap { byID[$0.instanceID]?.instance }
+                if !started.isEmpty {
+                    await handler(AcceptedStarts(instances: started, sentAt: sentAt, answeredAt: answeredAt, requestID: answer.requestID))
+                }
+            }
             return []
         case .failure(let error as AWSServiceError):
             return try await handle(error, batch)

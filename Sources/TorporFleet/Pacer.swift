@@ -26,7 +26,7 @@ public struct EC2Limits: Codable, Sendable, Equatable {
 }
 
 /// What a call costs.
-enum CallKind: Hashable, Sendable {
+public enum CallKind: Hashable, Sendable {
     case stop, start, describe, tags
 
     func costs(instances: Int) -> [(PacerBucket, Double)] {
@@ -51,7 +51,7 @@ enum PacerBucket: Hashable, Sendable, CaseIterable {
 /// anyway (the account is shared, or the model is off), the bucket is
 /// emptied and its refill rate cut, then recovered a little with every
 /// accepted call, as the AWS SDKs' adaptive retry mode does.
-actor RatePacer {
+public actor RatePacer {
     private struct Level {
         var tokens: Double
         var updated: Double
@@ -73,7 +73,7 @@ actor RatePacer {
     static let decrease = 0.7
     static let recoveryStep = 0.1
 
-    init(limits: EC2Limits, clock: any FleetClock) {
+    public init(limits: EC2Limits, clock: any FleetClock) {
         self.limits = limits
         self.clock = clock
         let now = clock.now()
@@ -106,7 +106,7 @@ actor RatePacer {
     }
 
     /// Reserves the call's tokens and waits until they are there.
-    func acquire(_ kind: CallKind, instances: Int = 0) async throws {
+    public func acquire(_ kind: CallKind, instances: Int = 0) async throws {
         let now = clock.now()
         var wait = 0.0
         var indebted: [PacerBucket] = []
@@ -132,12 +132,12 @@ actor RatePacer {
     }
 
     /// Records how long a call took (in the clock's seconds).
-    func observe(callDuration: Double) {
+    public func observe(callDuration: Double) {
         latency = max(latency * 0.9, callDuration)
     }
 
     /// EC2 refused a call of this kind with RequestLimitExceeded.
-    func throttled(_ kind: CallKind) {
+    public func throttled(_ kind: CallKind) {
         let now = clock.now()
         rateFactor = max(Self.minimumFactor, rateFactor * Self.decrease)
         for (bucket, _) in kind.costs(instances: 1) {
@@ -147,13 +147,13 @@ actor RatePacer {
     }
 
     /// A call of this kind was accepted.
-    func accepted() {
+    public func accepted() {
         rateFactor = min(1, rateFactor + Self.recoveryStep)
     }
 
     /// Returns tokens reserved for instances that the call did not act on
     /// (EC2 refused the whole call before acting).
-    func refund(_ kind: CallKind, instances: Int) {
+    public func refund(_ kind: CallKind, instances: Int) {
         guard instances > 0 else { return }
         for (bucket, cost) in kind.costs(instances: instances) where bucket == .stopResources || bucket == .startResources {
             levels[bucket]!.tokens = min(spec(bucket).capacity, levels[bucket]!.tokens + cost)

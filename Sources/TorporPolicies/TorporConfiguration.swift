@@ -45,7 +45,10 @@ public struct TorporConfiguration: Sendable, Equatable {
     public var worker = Worker()
     public var metrics = Metrics()
     public var fleet = Fleet()
+    public var resume = ResumeSettings()
     public var logLevel = "info"
+    /// Not errors, but worth a look: overlapping resume policies.
+    public var warnings: [YAMLFileError] = []
 
     public init() {}
 
@@ -75,7 +78,7 @@ public struct TorporConfiguration: Sendable, Equatable {
         do { root = try reader.load(text) } catch { return (config, [error]) }
         let top: [String: Node]
         do {
-            let (fields, unknown) = try reader.lenientMapping(root, "the configuration", allowed: ["aws", "queue", "worker", "metrics", "fleet", "log"])
+            let (fields, unknown) = try reader.lenientMapping(root, "the configuration", allowed: ["aws", "queue", "worker", "metrics", "fleet", "resume", "log"])
             top = fields
             problems += unknown
         } catch { return (config, [error]) }
@@ -145,6 +148,14 @@ public struct TorporConfiguration: Sendable, Equatable {
                     config.logLevel = level
                 }
             }
+        }
+        if let node = top["resume"] {
+            let (settings, resumeProblems) = ResumeSettings.read(node, reader: reader)
+            config.resume = settings
+            problems += resumeProblems
+            let (warnings, errors) = settings.overlaps(file: file)
+            config.warnings = warnings
+            problems += errors
         }
         return (config, problems.sorted { ($0.line ?? 0) < ($1.line ?? 0) })
     }

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+public import GRDB
 
 /// The embedded queue: one SQLite file in WAL mode, safe for the command
 /// line and the worker to use at once. Claims are single UPDATE statements,
@@ -7,6 +7,9 @@ import GRDB
 public final class SQLiteJobQueue: JobQueue {
     private let pool: DatabasePool
     public let path: String
+    /// The database, for other stores that live beside the queue (resume
+    /// measurements): one file to back up, one pool per process.
+    public var database: DatabasePool { pool }
 
     /// Opens (creating if need be) the queue at `path`.
     public init(path: String, busyTimeout: Double = 5) throws(QueueError) {
@@ -61,7 +64,7 @@ public final class SQLiteJobQueue: JobQueue {
         return migrator
     }
 
-    static func storageError(_ error: any Error, path: String, doing: String) -> QueueError {
+    public static func storageError(_ error: any Error, path: String, doing: String) -> QueueError {
         if let error = error as? QueueError { return error }
         if let error = error as? DatabaseError {
             let what: String

@@ -4,8 +4,9 @@ import NIOPosix
 import Synchronization
 
 /// TCP listeners on instances' private addresses, opened when an instance is
-/// reachable and closed when it stops. A connection is accepted and closed
-/// at once: being able to connect is all a readiness probe asks.
+/// reachable and closed when it stops. A TCP probe only needs the connect to
+/// succeed; anything sent on the connection (an HTTP probe's GET) is
+/// answered `200 OK` and the connection closed.
 ///
 /// Binds are asynchronous (never blocking the caller); each address keeps
 /// the state it should be in, so a close that arrives while a bind is under
@@ -59,7 +60,9 @@ final class ProbeListeners: Sendable {
         ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
-            .childChannelInitializer { channel in channel.close() }
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ProbeResponder()) }
+            }
             .bind(host: address, port: port)
             .whenComplete { [self] result in
                 let extra = entries.withLock { entries -> (any Channel)? in
@@ -85,5 +88,23 @@ final class ProbeListeners: Sendable {
             return entries.values.compactMap(\.channel)
         }
         for channel in channels { channel.close(promise: nil) }
+    }
+}
+
+/// Answers the first bytes of a connection with a minimal HTTP 200 and
+/// closes it.
+final class ProbeResponder: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private var answered = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !answered else { return }
+        answered = true
+        let body = "ok\n"
+        let response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+        let buffer = context.channel.allocator.buffer(string: response)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
     }
 }

@@ -236,6 +236,35 @@ public final class SimEngine: Sendable {
     ///   - before: the instance's state before the run (a skipped instance
     ///     must not have changed).
     ///   - starting: whether the run started instances (else it stopped them).
+    /// The moments of each instance's latest start, from the ground truth:
+    /// accepted (stopped → pending), running, both status checks ok, and the
+    /// probe port open. What resume measurements are checked against.
+    public struct ResumeTruth: Sendable, Equatable {
+        public var accepted: Double
+        public var running: Double?
+        public var statusOk: Double?
+        public var reachable: Double?
+    }
+
+    public func resumeTruth() -> [String: ResumeTruth] {
+        var truth: [String: ResumeTruth] = [:]
+        for event in events() {
+            switch (event.kind, event.to) {
+            case (.state, "pending") where event.from == "stopped":
+                truth[event.instanceID] = ResumeTruth(accepted: event.time)
+            case (.state, "running"):
+                if truth[event.instanceID]?.running == nil { truth[event.instanceID]?.running = event.time }
+            case (.status, "ok"):
+                if truth[event.instanceID]?.statusOk == nil { truth[event.instanceID]?.statusOk = event.time }
+            case (.reachability, "open"):
+                if truth[event.instanceID]?.reachable == nil { truth[event.instanceID]?.reachable = event.time }
+            default:
+                break
+            }
+        }
+        return truth
+    }
+
     public static func confirms(_ truth: InstanceTruth?, outcome: String, before: SimState?, starting: Bool) -> Bool {
         guard let truth else { return false }
         switch outcome {

@@ -3,6 +3,7 @@ public import Logging
 import TorporAWS
 public import TorporEC2
 public import TorporFleet
+public import TorporResume
 
 /// Carries out one job. Idempotent by construction: every attempt selects
 /// and plans from the fleet's current state, so an attempt that resumes
@@ -15,18 +16,21 @@ public struct JobRunner: Sendable {
     public let logger: Logger
     /// Live numbers of the running job, for a display.
     public let progress: (@Sendable (FleetProgress) -> Void)?
+    /// Follows every resume that a start job makes.
+    public let resumes: ResumeTracker?
 
     public init(ec2: EC2Client, clock: any FleetClock, executorOptions: FleetExecutor.Options, logger: Logger,
-                progress: (@Sendable (FleetProgress) -> Void)? = nil) {
+                progress: (@Sendable (FleetProgress) -> Void)? = nil, resumes: ResumeTracker? = nil) {
         self.ec2 = ec2
         self.clock = clock
         self.executorOptions = executorOptions
         self.logger = logger
         self.progress = progress
+        self.resumes = resumes
     }
 
     /// Returns the result to store (JSON), or throws a `JobError`.
-    public func run(kind: String, payload text: String, payloadVersion: Int) async throws -> String {
+    public func run(kind: String, payload text: String, payloadVersion: Int, jobID: String? = nil) async throws -> String {
         // The kind first: a payload means nothing under an unknown kind.
         guard JobKind.all.contains(kind) else {
             throw JobError.permanent("unknown job kind '\(kind)' (this worker knows \(JobKind.all.joined(separator: ", ")))")
@@ -54,7 +58,12 @@ public struct JobRunner: Sendable {
         options.waitForFinalStates = action != .start || payload.wait
         let report: FleetReport
         do {
-            report = try await FleetExecutor(ec2: ec2, clock: clock, options: options, progress: progress).execute(plan)
+            var startsAccepted: (@Sendable (AcceptedStarts) async -> Void)?
+            if let tracker = resumes {
+                startsAccepted = { starts in await tracker.register(starts, jobID: jobID) }
+            }
+            report = try await FleetExecutor(ec2: ec2, clock: clock, options: options, progress: progress,
+                                             startsAccepted: startsAccepted).execute(plan)
         } catch {
             throw classify(error, doing: "carry out the plan")
         }

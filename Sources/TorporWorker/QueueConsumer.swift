@@ -107,7 +107,7 @@ public struct QueueConsumer: Service {
         let ending: Ending = await withTaskGroup(of: Ending?.self) { group in
             group.addTask {
                 do {
-                    return .finished(.success(try await runner.run(kind: job.kind, payload: job.payload, payloadVersion: job.payloadVersion)))
+                    return .finished(.success(try await runner.run(kind: job.kind, payload: job.payload, payloadVersion: job.payloadVersion, jobID: job.id)))
                 } catch {
                     return .finished(.failure(error))
                 }

@@ -46,6 +46,17 @@ enum Bench {
                 FileHandle.standardError.write(Data("torpor-bench queue: \(error)\n".utf8))
                 return 1
             }
+        case "resume":
+            guard let options = numericOptions(arguments, allowed: ["--instances", "--speed", "--poll-interval", "--describe-rate"]),
+                  (options["--instances"] ?? 1000) >= 10 else { printUsage(); return 2 }
+            do {
+                return try await ResumeBenchmark.run(
+                    instances: Int(options["--instances"] ?? 1000), speed: options["--speed"] ?? 1,
+                    pollInterval: options["--poll-interval"] ?? 2, describeRate: options["--describe-rate"] ?? 10) ? 0 : 1
+            } catch {
+                FileHandle.standardError.write(Data("torpor-bench resume: \(error)\n".utf8))
+                return 1
+            }
         case "-h", "--help", "help":
             printUsage()
             return 0
@@ -73,6 +84,7 @@ enum Bench {
                torpor-bench sim [--instances N] [--seconds S]
                torpor-bench fleet [--instances N] [--speed X]
                torpor-bench queue [--jobs N]
+               torpor-bench resume [--instances N] [--speed X] [--poll-interval S] [--describe-rate R]
           sign   SigV4 header signing of a 10-instance StopInstances request through the
                  client's signing path (key cache warm); prints
                  {"benchmark":"sign","ns_per_op":N,"ops_per_sec":M}
@@ -86,6 +98,14 @@ enum Bench {
                  settle_s, calls, min_calls, throttled, outcomes, incorrect (simulated seconds)
           queue  enqueues N empty jobs (default 5000) on a new SQLite queue, then claims and
                  completes each; prints {"benchmark":"queue","jobs":N,"jobs_per_sec":M}
+          resume starts N instances at once (default 1000: hibernated web, API and batch
+                 tiers with TCP, HTTP and status-check readiness, and cold-stopped legacy
+                 ones) on the simulator at speed X (default 1), follows every resume with the
+                 tracker (poll interval S, default 2; R describe calls/s, default 10), and
+                 compares every measured phase with the simulator's ground truth; prints
+                 instances, poll_interval_s, max_error_s, mean_error_s, calls,
+                 calls_per_instance, and more (simulated seconds). Exits 1 if any error or
+                 percentile is off by more than the poll interval
 
         """.utf8))
     }

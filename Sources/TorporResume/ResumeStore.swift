@@ -1,0 +1,186 @@
+import Foundation
+public import GRDB
+public import TorporQueue
+import TorporReports
+
+/// Resume measurements, in the queue's SQLite file: they survive restarts,
+/// and a tracker that dies leaves its in-flight resumes for the next one.
+///
+/// Ownership: a tracker owns the rows it follows and stamps `heartbeatAt`
+/// every round. Another tracker adopts rows whose heartbeat is stale, or
+/// that were released (a tracker that stops cleanly releases its rows).
+public struct ResumeStore: Sendable {
+    let pool: DatabasePool
+    public let path: String
+
+    /// The store beside `queue`, created on first use.
+    public init(queue: SQLiteJobQueue) throws(QueueError) {
+        pool = queue.database
+        path = queue.path
+        do {
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw SQLiteJobQueue.storageError(error, path: path, doing: "open the resume measurements")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        // Identifiers are shared with the queue's own migrator table: keep
+        // them distinct.
+        migrator.registerMigration("resume-v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE resume (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    instanceID TEXT NOT NULL,
+                    policy TEXT NOT NULL,
+                    readiness TEXT NOT NULL,
+                    readinessPhase TEXT NOT NULL,
+                    probeKind TEXT,
+                    probePort INTEGER,
+                    probeURL TEXT,
+                    probeStatus INTEGER,
+                    instanceType TEXT NOT NULL,
+                    zone TEXT NOT NULL,
+                    privateIP TEXT,
+                    mode TEXT NOT NULL,
+                    jobID TEXT,
+                    acceptedAt REAL NOT NULL,
+                    acceptedError REAL NOT NULL,
+                    runningAt REAL, runningError REAL,
+                    statusOkAt REAL, statusOkError REAL,
+                    probeAt REAL, probeError REAL,
+                    deadline REAL NOT NULL,
+                    state TEXT NOT NULL,
+                    lastState TEXT,
+                    detail TEXT,
+                    checkedAt REAL NOT NULL,
+                    owner TEXT,
+                    heartbeatAt REAL
+                );
+                CREATE INDEX resume_tracking ON resume(owner, heartbeatAt) WHERE state = 'tracking';
+                CREATE INDEX resume_accepted ON resume(acceptedAt);
+                """)
+        }
+        return migrator
+    }
+
+    func write<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
+        do { return try await pool.write(body) } catch { throw SQLiteJobQueue.storageError(error, path: path, doing: doing) }
+    }
+
+    func read<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
+        do { return try await pool.read(body) } catch { throw SQLiteJobQueue.storageError(error, path: path, doing: doing) }
+    }
+
+    // MARK: Writing
+
+    /// Stores new resumes owned by `owner`; returns them with their ids.
+    public func insert(_ records: [ResumeRecord], owner: String, now: Double) async throws(QueueError) -> [ResumeRecord] {
+        try await write("record resumes") { db in
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO resume (instanceID, policy, readiness, readinessPhase, probeKind, probePort, probeURL, probeStatus,
+                    instanceType, zone, privateIP, mode, jobID, acceptedAt, acceptedError, deadline, state, checkedAt, owner, heartbeatAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            return try records.map { record in
+                var kind: String?, port: Int?, url: String?, status: Int?
+                switch record.probe {
+                case .tcp(let p)?: kind = "tcp"; port = p
+                case .http(let u, let s)?: kind = "http"; url = u; status = s
+                case nil: break
+                }
+                try statement.execute(arguments: [
+                    record.instanceID, record.policy, record.readiness, record.readinessPhase.rawValue, kind, port, url, status,
+                    record.instanceType, record.zone, record.privateIP, record.mode.rawValue, record.jobID,
+                    record.accepted.at, record.accepted.error, record.deadline, record.state.rawValue, record.checkedAt, owner, now,
+                ])
+                var stored = record
+                stored.id = db.lastInsertedRowID
+                return stored
+            }
+        }
+    }
+
+    /// Saves what a round learnt, and stamps the owner's heartbeat.
+    public func update(_ records: [ResumeRecord], owner: String, now: Double) async throws(QueueError) {
+        try await write("save resume measurements") { db in
+            let statement = try db.cachedStatement(sql: """
+                UPDATE resume SET runningAt = ?, runningError = ?, statusOkAt = ?, statusOkError = ?, probeAt = ?, probeError = ?,
+                    state = ?, lastState = ?, detail = ?, checkedAt = ?, privateIP = ?,
+                    owner = CASE WHEN ? = 'tracking' THEN owner ELSE NULL END
+                WHERE id = ?
+                """)
+            for record in records {
+                guard let id = record.id else { continue }
+                try statement.execute(arguments: [
+                    record.running?.at, record.running?.error, record.statusOK?.at, record.statusOK?.error,
+                    record.probeOK?.at, record.probeOK?.error, record.state.rawValue, record.lastState, record.detail,
+                    record.checkedAt, record.privateIP, record.state.rawValue, id,
+                ])
+            }
+            try db.cachedStatement(sql: "UPDATE resume SET heartbeatAt = ? WHERE owner = ? AND state = 'tracking'")
+                .execute(arguments: [now, owner])
+        }
+    }
+
+    /// Takes over in-flight resumes: the owner's own (a restarted worker
+    /// keeps its name), released ones, and those whose tracker has not been
+    /// heard of for `staleAfter` seconds.
+    public func adopt(owner: String, now: Double, staleAfter: Double) async throws(QueueError) -> [ResumeRecord] {
+        try await write("pick up in-flight resumes") { db in
+            try db.execute(sql: """
+                UPDATE resume SET owner = ?, heartbeatAt = ?
+                WHERE state = 'tracking' AND (owner IS NULL OR owner = ? OR heartbeatAt < ?)
+                """, arguments: [owner, now, owner, now - staleAfter])
+            return try Row.fetchAll(db, sql: "SELECT * FROM resume WHERE state = 'tracking' AND owner = ? ORDER BY id", arguments: [owner])
+                .map(Self.record)
+        }
+    }
+
+    /// Leaves the owner's in-flight resumes for another tracker to adopt at once.
+    public func release(owner: String) async throws(QueueError) {
+        try await write("release in-flight resumes") { db in
+            try db.execute(sql: "UPDATE resume SET owner = NULL WHERE owner = ? AND state = 'tracking'", arguments: [owner])
+        }
+    }
+
+    // MARK: Reading
+
+    /// Resumes accepted at or after `since`, oldest first; one policy's when
+    /// `policy` is given.
+    public func records(since: Double, policy: String? = nil) async throws(QueueError) -> [ResumeRecord] {
+        try await read("read resume measurements") { db in
+            if let policy {
+                return try Row.fetchAll(db, sql: "SELECT * FROM resume WHERE acceptedAt >= ? AND policy = ? ORDER BY acceptedAt, id",
+                                        arguments: [since, policy]).map(Self.record)
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM resume WHERE acceptedAt >= ? ORDER BY acceptedAt, id", arguments: [since])
+                .map(Self.record)
+        }
+    }
+
+    /// A row as a record. Rows are only ever written by this type, but a
+    /// damaged value must not crash a report: unknown enums fall back.
+    static func record(_ row: Row) -> ResumeRecord {
+        var probe: ProbeSpec?
+        switch row["probeKind"] as String? {
+        case "tcp": probe = (row["probePort"] as Int?).map { .tcp(port: $0) }
+        case "http": probe = (row["probeURL"] as String?).map { .http(url: $0, status: row["probeStatus"] ?? 200) }
+        default: probe = nil
+        }
+        func time(_ at: String, _ error: String) -> PhaseTime? {
+            guard let value = row[at] as Double? else { return nil }
+            return PhaseTime(at: value, error: row[error] ?? 0)
+        }
+        return ResumeRecord(
+            id: row["id"], instanceID: row["instanceID"] ?? "?", policy: row["policy"] ?? "?", readiness: row["readiness"] ?? "?",
+            readinessPhase: ResumePhase(rawValue: row["readinessPhase"] ?? "") ?? .statusOk, probe: probe,
+            instanceType: row["instanceType"] ?? "?", zone: row["zone"] ?? "?", privateIP: row["privateIP"],
+            mode: ResumeMode(rawValue: row["mode"] ?? "") ?? .cold, jobID: row["jobID"],
+            accepted: PhaseTime(at: row["acceptedAt"] ?? 0, error: row["acceptedError"] ?? 0),
+            running: time("runningAt", "runningError"), statusOK: time("statusOkAt", "statusOkError"), probeOK: time("probeAt", "probeError"),
+            deadline: row["deadline"] ?? 0, state: ResumeState(rawValue: row["state"] ?? "") ?? .failed,
+            lastState: row["lastState"], detail: row["detail"], checkedAt: row["checkedAt"] ?? 0)
+    }
+}

@@ -1,0 +1,1 @@
+// Resume tracking tests live beside this file.

@@ -245,7 +245,7 @@ public actor ResumeTracker {
 
         let after = clock.now()
         var changed: [ResumeRecord] = []
-        var settledPolicies = Set<String>()
+        var settled: [ResumeRecord] = []
         for id in Set(due.map(\.instanceID)) {
             guard var tracked = inFlight[id] else { continue }
             let wasReady = tracked.record.isReady
@@ -256,7 +256,9 @@ public actor ResumeTracker {
             }
             tracked.record.checkedAt = tracked.lower.values.min() ?? tracked.record.checkedAt
             reportPhases(&tracked)
-            if (!wasReady && tracked.record.isReady) || tracked.record.state != .tracking { settledPolicies.insert(tracked.record.policy) }
+            // Settled now: ready for the first time, or timed out. (A resume
+            // ready earlier that completes now was already held to objectives.)
+            if (!wasReady && tracked.record.isReady) || tracked.record.state == .timedOut { settled.append(tracked.record) }
             changed.append(tracked.record)
             if tracked.record.state == .tracking {
                 // A fixed cadence from the round's start: a round that took
@@ -275,7 +277,7 @@ public actor ResumeTracker {
             }
         }
         for record in changed where record.state != .tracking || record.isReady { remember(record) }
-        for policy in settledPolicies.sorted() { await checkObjectives(policy, newly: changed.filter { $0.policy == policy }) }
+        for policy in Set(settled.map(\.policy)).sorted() { await checkObjectives(policy, newly: settled.filter { $0.policy == policy }) }
         updateGauges()
     }
 

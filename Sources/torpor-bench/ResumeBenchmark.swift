@@ -129,7 +129,10 @@ enum ResumeBenchmark {
                 result.phases += 1
                 result.sumError += error
                 result.maxError = max(result.maxError, error)
-                if error > time.error + 1e-6 {
+                // The simulator opens a probe port on its next 20 ms tick (and a
+                // bind) after the recorded moment: a probe's truth is that late.
+                let slack = phase == .probe ? 0.05 * speed : 1e-6
+                if error > time.error + slack {
                     result.outsideBracket += 1
                     if ProcessInfo.processInfo.environment["TORPOR_BENCH_DEBUG"] != nil {
                         FileHandle.standardError.write(Data("outside: \(record.instanceID) \(phase?.rawValue ?? "accepted") measured \(time.at) ± \(time.error) truth \(truthAt)\n".utf8))

@@ -1,1 +1,0 @@
-// Resume tracking tests live beside this file.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Synchronization
 import TorporAWS
 import TorporEC2
 import TorporFleet
@@ -138,30 +139,59 @@ struct ResumeSession {
     }
 
     /// Follows what is left (unless told not to), then reports what was
-    /// measured; nil when nothing was started.
+    /// measured; nil when nothing was started. Ctrl-C while following stops
+    /// following: what is left in flight is released for `torpor worker`,
+    /// and what was measured is still reported.
     func finish(quiet: Bool) async throws -> ResumeReport? {
         let left = await tracker.inFlightCount
+        var interrupted = false
         if follow {
             if left > 0 && !quiet {
                 printError("following \(left) resume(s) until ready or past their deadline (Ctrl-C leaves them to `torpor worker`)…")
             }
             await tracker.finishWhenIdle()
-            _ = await task.result
+            let task = self.task
+            interrupted = await Self.untilInterrupted { _ = await task.result } onInterrupt: { task.cancel() }
         } else {
             task.cancel()
             _ = await task.result
+        }
+        if !follow || interrupted {
             await tracker.release()
-            if left > 0 && !quiet { printError("\(left) resume(s) in flight left to `torpor worker`") }
+            let remaining = await tracker.inFlightCount
+            if remaining > 0 && !quiet { printError("\(remaining) resume(s) in flight left to `torpor worker`") }
         }
         let finished = await tracker.finished
         guard !finished.isEmpty else { return nil }
-        let since = finished.map(\.accepted.at).min()!
-        var builder = ResumeReportBuilder(settings: settings, since: since, now: Date().timeIntervalSince1970)
+        var builder = ResumeReportBuilder(settings: settings, since: nil, now: Date().timeIntervalSince1970)
         builder.slowestCount = 10
         let report = builder.build(finished)
         return ResumeReport(generatedAt: report.generatedAt, since: report.since,
                             policies: report.policies.filter { $0.summary.count + $0.summary.failed + $0.summary.inFlight > 0 })
     }
+
+    /// Runs `body` with SIGINT turned into `onInterrupt` instead of the
+    /// process's end; true when it was interrupted.
+    static func untilInterrupted(_ body: () async -> Void, onInterrupt: @escaping @Sendable () -> Void) async -> Bool {
+        let flag = InterruptFlag()
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler {
+            flag.set()
+            onInterrupt()
+        }
+        source.resume()
+        await body()
+        source.cancel()
+        signal(SIGINT, SIG_DFL)
+        return flag.value
+    }
+}
+
+final class InterruptFlag: Sendable {
+    private let raised = Mutex(false)
+    func set() { raised.withLock { $0 = true } }
+    var value: Bool { raised.withLock { $0 } }
 }
 
 /// The resume report as text and JSON.

@@ -38,20 +38,29 @@ public struct NetworkProber: ReadinessProber {
     }
 
     func connect(ip: String, port: Int) async -> ProbeResult {
+        // An address, not a host name: no resolver, and the socket's own error.
+        guard let address = try? SocketAddress(ipAddress: ip, port: port) else { return .notReady("bad address \(ip)") }
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.milliseconds(Int64(timeout * 1000)))
-            .channelInitializer { _ in MultiThreadedEventLoopGroup.singleton.any().makeSucceededVoidFuture() }
+            .channelInitializer { channel in channel.eventLoop.makeSucceededVoidFuture() }
         do {
-            let channel = try await bootstrap.connect(host: ip, port: port).get()
+            let channel = try await bootstrap.connect(to: address).get()
             try? await channel.close()
             return .ready
-        } catch let error as ChannelError {
-            if case .connectTimeout = error { return .notReady("timeout") }
-            return .notReady("\(error)")
-        } catch let error as IOError where error.errnoCode == ECONNREFUSED {
-            return .notReady("refused")
         } catch {
-            return .notReady(Self.short(error))
+            return .notReady(Self.reason(error))
+        }
+    }
+
+    /// A connect failure in a word or two, for the last state seen.
+    static func reason(_ error: any Error) -> String {
+        switch error {
+        case ChannelError.connectTimeout: return "timeout"
+        case let error as IOError where error.errnoCode == ECONNREFUSED: return "refused"
+        case let error as IOError where error.errnoCode == EHOSTUNREACH || error.errnoCode == ENETUNREACH: return "unreachable"
+        case let error as NIOConnectionError:
+            return error.connectionErrors.first.map { reason($0.error) } ?? short(error)
+        default: return short(error)
         }
     }
 

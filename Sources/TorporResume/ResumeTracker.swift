@@ -77,7 +77,7 @@ public actor ResumeTracker {
         let privateIP: String?
     }
 
-    public let owner: String
+    public nonisolated let owner: String
     let ec2: EC2Client
     let clock: any FleetClock
     let store: ResumeStore?
@@ -85,7 +85,7 @@ public actor ResumeTracker {
     let prober: any ReadinessProber
     let metrics: ResumeMetrics
     let logger: Logger
-    public let settings: Settings
+    public nonisolated let settings: Settings
     let pacer: RatePacer
 
     var inFlight: [String: Tracked] = [:]
@@ -228,6 +228,9 @@ public actor ResumeTracker {
     func round() async {
         let now = clock.now()
         let due = inFlight.values.filter { $0.nextLook <= now }.map(\.record)
+        // Which were ready before this round's looks: those that become
+        // ready in it are held to objectives after it.
+        let readyBefore = Set(due.filter(\.isReady).map(\.instanceID))
         let unseen = due.filter { $0.running == nil }.map(\.instanceID).sorted()
         let booting = due.filter { $0.running != nil && $0.statusOK == nil }.map(\.instanceID).sorted()
 
@@ -248,7 +251,7 @@ public actor ResumeTracker {
         var settled: [ResumeRecord] = []
         for id in Set(due.map(\.instanceID)) {
             guard var tracked = inFlight[id] else { continue }
-            let wasReady = tracked.record.isReady
+            let wasReady = readyBefore.contains(id)
             if tracked.record.state == .tracking, after >= tracked.record.deadline { expire(&tracked) }
             if tracked.record.state == .tracking, tracked.record.phases.allSatisfy({ tracked.record.time($0) != nil }) {
                 tracked.record.state = .complete

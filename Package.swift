@@ -222,7 +222,8 @@ let package = Package(
             name: "TorporResumeTests",
             dependencies: [
                 "TorporResume", "TorporReports", "TorporPolicies", "TorporFleet", "TorporSim", "TorporEC2", "TorporAWS", "TorporQueue",
-                "TorporYAML",
+                "TorporYAML", "TorporSigV4",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

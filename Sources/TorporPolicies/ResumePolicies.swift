@@ -235,6 +235,10 @@ public struct ResumeSettings: Sendable, Equatable {
                 problems.append(reader.fail(node, "\(error)"))
             }
         }
+        // A policy whose targets are missing or wrong is left out: kept with
+        // no targets it would match everything, and every later policy would
+        // be reported as never matching too.
+        let problemsBeforeTargets = problems.count
         attempt {
             guard let n = fields["targets"] else { throw reader.fail(node, "\(where_) needs targets (e.g. targets: { tags: { Tier: web } }; {} for every instance)") }
             let (targetFields, unknown) = try reader.lenientMapping(n, "\(where_) targets", allowed: ["tags", "instanceTypes"])
@@ -252,6 +256,7 @@ public struct ResumeSettings: Sendable, Equatable {
                     .map { try reader.string($0, "\(where_) instance type") }
             }
         }
+        let targetsValid = problems.count == problemsBeforeTargets
         attempt { if let n = fields["readiness"] { policy.readiness = try readReadiness(n, where_, reader: reader) } }
         attempt {
             if let n = fields["objectives"] {
@@ -280,7 +285,7 @@ public struct ResumeSettings: Sendable, Equatable {
         if let max = policy.objectives.max, max > policy.deadline, let n = fields["objectives"] {
             problems.append(reader.fail(n, "\(where_): objectives.max (\(Int(max)) s) is beyond the deadline (\(Int(policy.deadline)) s); raise deadline"))
         }
-        return (policy, problems)
+        return (targetsValid ? policy : nil, problems)
     }
 
     static func readReadiness(_ node: Node, _ context: String, reader: YAMLReader) throws -> Readiness {

@@ -163,24 +163,35 @@ public struct ResumeStore: Sendable {
     /// A row as a record. Rows are only ever written by this type, but a
     /// damaged value must not crash a report: unknown enums fall back.
     static func record(_ row: Row) -> ResumeRecord {
+        // GRDB's typed subscripts stop the process on a value of the wrong
+        // type; a report must survive a damaged row, so every column is read
+        // as a raw value and converted, a mismatch reading as missing.
+        func value<T: DatabaseValueConvertible>(_ column: String, _: T.Type) -> T? {
+            let raw: DatabaseValue = row[column] ?? .null
+            return T.fromDatabaseValue(raw)
+        }
+        func text(_ column: String) -> String? { value(column, String.self) }
+        func number(_ column: String) -> Double? { value(column, Double.self) }
+        func integer(_ column: String) -> Int? { value(column, Int.self) }
         var probe: ProbeSpec?
-        switch row["probeKind"] as String? {
-        case "tcp": probe = (row["probePort"] as Int?).map { .tcp(port: $0) }
-        case "http": probe = (row["probeURL"] as String?).map { .http(url: $0, status: row["probeStatus"] ?? 200) }
+        switch text("probeKind") {
+        case "tcp": probe = integer("probePort").map { .tcp(port: $0) }
+        case "http": probe = text("probeURL").map { .http(url: $0, status: integer("probeStatus") ?? 200) }
         default: probe = nil
         }
         func time(_ at: String, _ error: String) -> PhaseTime? {
-            guard let value = row[at] as Double? else { return nil }
-            return PhaseTime(at: value, error: row[error] ?? 0)
+            guard let value = number(at) else { return nil }
+            return PhaseTime(at: value, error: number(error) ?? 0)
         }
         return ResumeRecord(
-            id: row["id"], instanceID: row["instanceID"] ?? "?", policy: row["policy"] ?? "?", readiness: row["readiness"] ?? "?",
-            readinessPhase: ResumePhase(rawValue: row["readinessPhase"] ?? "") ?? .statusOk, probe: probe,
-            instanceType: row["instanceType"] ?? "?", zone: row["zone"] ?? "?", privateIP: row["privateIP"],
-            mode: ResumeMode(rawValue: row["mode"] ?? "") ?? .cold, jobID: row["jobID"],
-            accepted: PhaseTime(at: row["acceptedAt"] ?? 0, error: row["acceptedError"] ?? 0),
+            id: value("id", Int64.self), instanceID: text("instanceID") ?? "?", policy: text("policy") ?? "?",
+            readiness: text("readiness") ?? "?",
+            readinessPhase: ResumePhase(rawValue: text("readinessPhase") ?? "") ?? .statusOk, probe: probe,
+            instanceType: text("instanceType") ?? "?", zone: text("zone") ?? "?", privateIP: text("privateIP"),
+            mode: ResumeMode(rawValue: text("mode") ?? "") ?? .cold, jobID: text("jobID"),
+            accepted: PhaseTime(at: number("acceptedAt") ?? 0, error: number("acceptedError") ?? 0),
             running: time("runningAt", "runningError"), statusOK: time("statusOkAt", "statusOkError"), probeOK: time("probeAt", "probeError"),
-            deadline: row["deadline"] ?? 0, state: ResumeState(rawValue: row["state"] ?? "") ?? .failed,
-            lastState: row["lastState"], detail: row["detail"], checkedAt: row["checkedAt"] ?? 0)
+            deadline: number("deadline") ?? 0, state: ResumeState(rawValue: text("state") ?? "") ?? .failed,
+            lastState: text("lastState"), detail: text("detail"), checkedAt: number("checkedAt") ?? 0)
     }
 }

@@ -236,6 +236,12 @@ public actor ResumeTracker {
 
         var looks = await describe(unseen, status: false) + describe(booting, status: true)
         for look in looks { apply(look) }
+        // Those first seen running now: their status checks at once too, so
+        // that the status bracket starts here, not at the last `pending`.
+        let risen = unseen.filter { id in inFlight[id].map { $0.record.running != nil && $0.record.statusOK == nil && $0.record.state == .tracking } ?? false }
+        let risenLooks = await describe(risen, status: true)
+        for look in risenLooks { apply(look) }
+        looks += risenLooks
         // Probes after the describes, so that an instance first seen running
         // in this round is probed in it too.
         let probing = inFlight.values.filter { tracked in
@@ -432,7 +438,8 @@ public actor ResumeTracker {
                     if ok { reach(.statusOk, &tracked, look) } else { notYet(.statusOk, &tracked, look) }
                     tracked.record.lastState = ok ? "running, status ok" : "running, status initializing"
                 } else {
-                    notYet(.statusOk, &tracked, look)
+                    // DescribeInstances says nothing of status checks: they may
+                    // have passed already.
                     tracked.record.lastState = "running"
                 }
             } else if state == "pending" {

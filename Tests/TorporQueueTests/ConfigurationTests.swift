@@ -109,7 +109,7 @@ struct ConfigurationTests {
         problem(at: 12, "log.level must be one of")
         problem(at: 12, "'loud'")
         #expect(problems.allSatisfy { $0.file == "bad.yaml" })
-        #expect(problems.map(\.description).contains("bad.yaml:3: the configuration: unknown key 'colour' (expected one of: aws, queue, worker, metrics, fleet, log)"))
+        #expect(problems.map(\.description).contains("bad.yaml:3: the configuration: unknown key 'colour' (expected one of: aws, queue, worker, metrics, fleet, resume, log)"))
         // The good values around the mistakes are still read.
         #expect(config.aws.region == "eu-west-1")
         #expect(config.worker.maxAttempts == 7)

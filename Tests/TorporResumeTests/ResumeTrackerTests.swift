@@ -17,7 +17,13 @@ import TorporSim
 /// addresses.
 @Suite("Resume tracker on the simulator", .serialized, .timeLimit(.minutes(2)))
 struct ResumeTrackerTests {
-    static let speed = 20.0
+    static let speed = 10.0
+    /// Real scheduling delay the one-interval checks allow, in simulated
+    /// seconds: these tests run beside the whole suite on two cores, where a
+    /// look can be held up by 100 ms or so. The exact bound is the
+    /// benchmark's (`torpor-bench resume`, speed 1, an idle machine); the
+    /// bracket checks here allow nothing.
+    static let loadSlack = 0.15 * speed
     static let pollInterval = 2.0
     /// Describes see the simulator's state at an instant of the call, so
     /// their brackets hold exactly, up to clock noise.
@@ -91,9 +97,9 @@ struct ResumeTrackerTests {
         #expect(off <= time.error + slack, "\(label): measured \(time.at) ± \(time.error), truth \(truth) (off by \(off))",
                 sourceLocation: sourceLocation)
         if let interval {
-            #expect(off <= interval + slack, "\(label): off by \(off) s, more than one poll interval",
+            #expect(off <= interval + slack + loadSlack, "\(label): off by \(off) s, more than one poll interval",
                     sourceLocation: sourceLocation)
-            #expect(time.error <= interval + slack, "\(label): error ±\(time.error) s, more than one poll interval",
+            #expect(time.error <= interval + slack + loadSlack, "\(label): error ±\(time.error) s, more than one poll interval",
                     sourceLocation: sourceLocation)
         }
     }

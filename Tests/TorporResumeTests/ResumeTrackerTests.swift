@@ -134,11 +134,9 @@ struct ResumeTrackerTests {
             try await withStore { store, _ in
                 let tracker = sim.tracker(Self.policies(ports: ports), store: store)
                 let tracking = track(tracker)
-                let began = Date()
                 let report = try await sim.startAll { await tracker.register($0) }
                 #expect(report.results.count == n)
                 try await finish(tracker, tracking)
-                let elapsed = Date().timeIntervalSince(began)
 
                 let finished = await tracker.finished
                 #expect(finished.count == n)
@@ -169,20 +167,20 @@ struct ResumeTrackerTests {
                 #expect(try await store.adopt(owner: "anyone", now: sim.clock.now() + 3600, staleAfter: 1).isEmpty,
                         "nothing left in flight")
 
-                // Calls: at most one DescribeInstances and one
-                // DescribeInstanceStatus per 100 ids and per round, rounds
-                // one poll interval apart (and no more than the simulator saw).
+                // Calls: at most one DescribeInstances and two
+                // DescribeInstanceStatus (those booting, those first seen
+                // running) per 100 ids and per round, rounds one poll interval
+                // apart (and no more than the simulator saw).
                 let first = finished.map(\.accepted.at).min()!
                 let last = finished.compactMap { r in r.phases.compactMap { r.time($0)?.at }.max() }.max()!
                 let rounds = ((last - first) / Self.pollInterval).rounded(.up) + 3
-                let perRound = 2 * Double((n + 99) / 100)
+                let perRound = 3 * Double((n + 99) / 100)
                 let calls = await tracker.calls
                 #expect(calls >= 2)
                 #expect(Double(calls) <= perRound * rounds, "\(calls) calls for \(n) resumes over \(last - first) s")
                 let stats = sim.engine.stats()
                 #expect(calls <= (stats.calls["DescribeInstances"] ?? 0) + (stats.calls["DescribeInstanceStatus"] ?? 0))
                 #expect(await tracker.throttled == 0)
-                #expect(elapsed < 20)
             }
         }
     }

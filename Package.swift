@@ -184,6 +184,19 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // What the test targets share: the simulator in the test process,
+        // fleet builders, options and retries for runs against it, polling
+        // and temporary directories. A library, so that tests can import it.
+        .target(
+            name: "TorporTestSupport",
+            dependencies: [
+                "TorporSim", "TorporFleet", "TorporEC2", "TorporAWS", "TorporSigV4",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TorporTestSupport",
+            swiftSettings: strict
+        ),
+
         .testTarget(
             name: "TorporSigV4Tests",
             dependencies: ["TorporSigV4"],
@@ -196,18 +209,19 @@ let package = Package(
         ),
         .testTarget(
             name: "TorporSimTests",
-            dependencies: ["TorporSim", "TorporEC2", "TorporYAML"],
+            dependencies: ["TorporSim", "TorporEC2", "TorporYAML", "TorporTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "TorporFleetTests",
-            dependencies: ["TorporFleet", "TorporSim", "TorporEC2", "TorporAWS"],
+            dependencies: ["TorporFleet", "TorporSim", "TorporEC2", "TorporAWS", "TorporTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "TorporQueueTests",
             dependencies: [
                 "TorporQueue", "TorporWorker", "TorporPolicies", "TorporFleet", "TorporSim", "TorporEC2", "TorporAWS",
+                "TorporTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -222,7 +236,7 @@ let package = Package(
             name: "TorporResumeTests",
             dependencies: [
                 "TorporResume", "TorporReports", "TorporPolicies", "TorporFleet", "TorporSim", "TorporEC2", "TorporAWS", "TorporQueue",
-                "TorporYAML", "TorporSigV4",
+                "TorporYAML", "TorporSigV4", "TorporTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -230,7 +244,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TorporIntegrationTests",
-            dependencies: ["TorporEC2", "TorporFleet", "TorporSim", "TorporCLI", "torpor"],
+            dependencies: ["TorporEC2", "TorporFleet", "TorporSim", "TorporCLI", "torpor", "torpor-bench"],
             swiftSettings: strict
         ),
     ],

@@ -19,7 +19,17 @@ enum ResumeBenchmark {
 
     /// Four tiers: a web tier probed by TCP, an API probed by HTTP, a batch
     /// tier judged by status checks, and cold-stopped legacy instances.
-    static func fleet(instances n: Int) -> FleetSpec {
+    /// Probe ports of this run's own: every simulator puts its instances on
+    /// the same 127.16.x.y addresses, so a port another simulator on this
+    /// machine has open (the default fleet's 8080) would answer our probes.
+    static func probePorts() -> (web: Int, api: Int) {
+        let web = Int.random(in: 20_000..<30_000)
+        var api = Int.random(in: 20_000..<30_000)
+        while api == web { api = Int.random(in: 20_000..<30_000) }
+        return (web, api)
+    }
+
+    static func fleet(instances n: Int, ports: (web: Int, api: Int)) -> FleetSpec {
         var spec = FleetSpec()
         spec.seed = 606
         spec.credentials = [credentials]
@@ -38,15 +48,15 @@ enum ResumeBenchmark {
         }
         let web = n * 4 / 10, api = n * 2 / 10, batch = n * 3 / 10
         spec.groups = [
-            group("web", web, state: .hibernated, type: "m5.large", resume: (10, 20), status: (20, 40), reachable: (4, 10), port: 8443),
-            group("api", api, state: .hibernated, type: "c5.xlarge", resume: (14, 30), status: (25, 50), reachable: (6, 15), port: 8080),
+            group("web", web, state: .hibernated, type: "m5.large", resume: (10, 20), status: (20, 40), reachable: (4, 10), port: ports.web),
+            group("api", api, state: .hibernated, type: "c5.xlarge", resume: (14, 30), status: (25, 50), reachable: (6, 15), port: ports.api),
             group("batch", batch, state: .hibernated, type: "r5.2xlarge", resume: (20, 45), status: (30, 60), reachable: nil, port: nil),
             group("legacy", n - web - api - batch, state: .stopped, type: "t3.medium", resume: (30, 55), status: (20, 40), reachable: nil, port: nil),
         ]
         return spec
     }
 
-    static func policies() -> ResumeSettings {
+    static func policies(ports: (web: Int, api: Int)) -> ResumeSettings {
         var settings = ResumeSettings()
         func policy(_ name: String, _ readiness: Readiness, p50: Double, p95: Double) -> ResumePolicy {
             var policy = ResumePolicy(name: name)
@@ -57,8 +67,8 @@ enum ResumeBenchmark {
             return policy
         }
         settings.policies = [
-            policy("web", .tcp(port: 8443), p50: 20, p95: 40),
-            policy("api", .http(url: "http://{ip}:8080/healthz", status: 200), p50: 25, p95: 50),
+            policy("web", .tcp(port: ports.web), p50: 20, p95: 40),
+            policy("api", .http(url: "http://{ip}:\(ports.api)/healthz", status: 200), p50: 25, p95: 50),
             policy("batch", .statusOK, p50: 60, p95: 100),
         ]
         return settings
@@ -76,7 +86,8 @@ enum ResumeBenchmark {
     }
 
     static func run(instances: Int, speed: Double, pollInterval: Double, describeRate: Double) async throws -> Bool {
-        let spec = fleet(instances: instances)
+        let ports = probePorts()
+        let spec = fleet(instances: instances, ports: ports)
         let engine = SimEngine(spec: spec, clock: ScaledClock(speed: speed), throttle: .aws, authenticate: true, probes: true)
         var logger = Logger(label: "bench")
         logger.logLevel = .error
@@ -87,7 +98,7 @@ enum ResumeBenchmark {
         let ec2 = EC2Client.forFleet(location: location, credentials: StaticCredentialProvider(credentials), logger: logger)
         let clock = ScaledFleetClock(speed: speed, now: { engine.clock.now() })
 
-        var settings = policies()
+        var settings = policies(ports: ports)
         settings.pollInterval = pollInterval
         settings.describeRate = describeRate
         let store = try ResumeStore(queue: SQLiteJobQueue(path: directory.appendingPathComponent("queue.sqlite").path))

@@ -5,6 +5,7 @@ import TorporAWS
 import TorporEC2
 @testable import TorporFleet
 @testable import TorporSim
+import TorporTestSupport
 
 private let protectTags: [(key: String, value: String)] = [(key: "torpor:protect", value: "true")]
 

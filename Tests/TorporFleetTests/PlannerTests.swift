@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import TorporEC2
 @testable import TorporFleet
+import TorporTestSupport
 
 /// One instance, one action, one set of rules: the decision the plan must make.
 struct RuleCase: Sendable, CustomTestStringConvertible {

@@ -9,10 +9,15 @@ enum TestPaths {
     static let support = root.appendingPathComponent("Tests/Support")
 
     /// The `torpor` binary built beside the test bundle.
-    static var torpor: String {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("torpor").path
+    static var torpor: String { binary("torpor") }
+
+    /// The `torpor-bench` binary built beside the test bundle.
+    static var bench: String { binary("torpor-bench") }
+
+    static func binary(_ name: String) -> String {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
         if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
-        return root.appendingPathComponent(".build/debug/torpor").path
+        return root.appendingPathComponent(".build/debug/\(name)").path
     }
 }
 

@@ -1,29 +1,15 @@
 import Foundation
-import Logging
 import ServiceLifecycle
-import Synchronization
 import Testing
-import TorporAWS
 import TorporEC2
 import TorporFleet
 import TorporQueue
 import TorporSigV4
 import TorporSim
+import TorporTestSupport
 import TorporWorker
 
-typealias EC2Tag = TorporEC2.Tag
-
 // MARK: Temporary files
-
-/// A fresh directory under the system's temporary directory, removed after
-/// `body` however it ends.
-func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
-    let directory = FileManager.default.temporaryDirectory
-        .appendingPathComponent("torpor-queue-tests-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    return try await body(directory)
-}
 
 /// A queue in a fresh temporary directory.
 func withQueue<T>(busyTimeout: Double = 5, _ body: (SQLiteJobQueue, String) async throws -> T) async throws -> T {
@@ -51,34 +37,13 @@ func expectQueueError(_ kind: QueueError.Kind, sourceLocation: SourceLocation = 
     }
 }
 
-/// Polls `condition` (in real time) until it holds or `timeout` passes.
-func eventually(timeout: Double = 10, every: Duration = .milliseconds(20),
-                _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: every)
-    }
-    return try await condition()
-}
-
-// MARK: The simulator in this process (after Tests/TorporFleetTests/FleetTestSupport.swift)
+// MARK: The simulator in this process (see Tests/TorporTestSupport)
 
 let testCredentials = AWSCredentials(accessKeyID: "AKIDQUEUETESTS", secretAccessKey: "queue-tests-secret")
 
-func makeGroup(_ name: String, _ count: Int, _ configure: (inout GroupSpec) -> Void = { _ in }) -> GroupSpec {
-    var group = GroupSpec(name: name, count: count)
-    configure(&group)
-    return group
-}
-
+/// A fleet from this module's seed, its simulator accepting `testCredentials`.
 func makeSpec(seed: UInt64 = 23, _ groups: [GroupSpec], _ configure: (inout FleetSpec) -> Void = { _ in }) -> FleetSpec {
-    var spec = FleetSpec()
-    spec.seed = seed
-    spec.credentials = [testCredentials]
-    spec.groups = groups
-    configure(&spec)
-    return spec
+    fleetSpec(seed: seed, credentials: [testCredentials], groups, configure)
 }
 
 /// Every transition of a group takes exactly `seconds` (simulated).
@@ -93,59 +58,11 @@ func fixedTimings(_ seconds: Double) -> Timings {
     return timings
 }
 
-struct SimHarness {
-    let engine: SimEngine
-    let simulator: RunningSimulator
-    let ec2: EC2Client
-    let clock: ScaledFleetClock
-
-    func truth() -> [String: SimEngine.InstanceTruth] {
-        Dictionary(uniqueKeysWithValues: engine.truth().map { ($0.id, $0) })
-    }
-
-    func ids(group: String) -> [String] {
-        engine.instances().filter { $0.group == group }.map(\.id)
-    }
-
+extension SimHarness {
     /// A runner for this simulator, its executor options those of the
     /// fleet tests unless configured.
     func runner(_ configure: (inout FleetExecutor.Options) -> Void = { _ in }) -> JobRunner {
-        var options = FleetExecutor.Options()
-        options.firstPoll = 10
-        options.maxPollInterval = 20
-        options.waitDeadline = 3600
-        configure(&options)
-        return JobRunner(ec2: ec2, clock: clock, executorOptions: options, logger: quietLogger)
-    }
-}
-
-let quietLogger: Logger = {
-    var logger = Logger(label: "torpor.queue-tests")
-    logger.logLevel = .critical
-    return logger
-}()
-
-/// Starts a simulator on 127.0.0.1 for `spec`, runs `body` against it, and
-/// always stops it.
-func withSimulator<T>(_ spec: FleetSpec, speed: Double = 400, _ body: (SimHarness) async throws -> T) async throws -> T {
-    let simClock = ScaledClock(speed: speed)
-    let engine = SimEngine(spec: spec, clock: simClock, throttle: .aws, authenticate: true)
-    let simulator = try await RunningSimulator.start(engine: engine, logger: quietLogger)
-    do {
-        let endpoint = try RequestURL(parsing: simulator.endpoint)
-        let location = ServiceLocation(region: spec.region, endpoint: endpoint, endpointSource: "test")
-        let aws = AWSQueryClient(service: "ec2", apiVersion: EC2Client.apiVersion, location: location,
-                                 credentials: StaticCredentialProvider(testCredentials), transport: CurlTransport(),
-                                 retryPolicy: RetryPolicy(maxAttempts: 3, retryThrottling: false, baseDelay: .milliseconds(1)),
-                                 logger: quietLogger, observer: nil)
-        let harness = SimHarness(engine: engine, simulator: simulator, ec2: EC2Client(aws: aws),
-                                 clock: ScaledFleetClock(speed: speed, now: { engine.clock.now() }))
-        let result = try await body(harness)
-        await simulator.stop()
-        return result
-    } catch {
-        await simulator.stop()
-        throw error
+        JobRunner(ec2: ec2, clock: clock, executorOptions: testOptions(configure), logger: quietLogger)
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TorporQueue
+import TorporTestSupport
 
 /// The embedded queue, driven with explicit `now:` values (no sleeping).
 @Suite("SQLiteJobQueue")

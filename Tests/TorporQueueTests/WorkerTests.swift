@@ -5,6 +5,7 @@ import TorporEC2
 import TorporFleet
 import TorporQueue
 @testable import TorporSim
+import TorporTestSupport
 import TorporWorker
 
 private let protectTags: [(key: String, value: String)] = [(key: "torpor:protect", value: "true")]

@@ -5,6 +5,7 @@ import TorporPolicies
 import TorporQueue
 import TorporReports
 import TorporResume
+import TorporTestSupport
 
 @Suite("Resume store")
 struct ResumeStoreTests {

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import Synchronization
 import Testing
 import TorporAWS
@@ -11,26 +10,9 @@ import TorporReports
 import TorporResume
 import TorporSigV4
 import TorporSim
-
-typealias EC2Tag = TorporEC2.Tag
-
-let quietLogger: Logger = {
-    var logger = Logger(label: "torpor.resume-tests")
-    logger.logLevel = .critical
-    return logger
-}()
+import TorporTestSupport
 
 // MARK: Temporary stores
-
-/// A fresh directory under the system's temporary directory, removed after
-/// `body` however it ends.
-func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
-    let directory = FileManager.default.temporaryDirectory
-        .appendingPathComponent("torpor-resume-tests-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    return try await body(directory)
-}
 
 /// A queue (and the resume store beside it) in a fresh temporary directory.
 func withStore<T>(_ body: (ResumeStore, SQLiteJobQueue) async throws -> T) async throws -> T {
@@ -39,17 +21,6 @@ func withStore<T>(_ body: (ResumeStore, SQLiteJobQueue) async throws -> T) async
         let store = try ResumeStore(queue: queue)
         return try await body(store, queue)
     }
-}
-
-/// Polls `condition` (in real time) until it holds or `timeout` passes.
-func eventually(timeout: Double = 10, every: Duration = .milliseconds(10),
-                _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: every)
-    }
-    return try await condition()
 }
 
 // MARK: Records as values
@@ -86,46 +57,21 @@ func record(_ id: String, policy: ResumePolicy = policy("web"), type: String = "
     return r
 }
 
-// MARK: The simulator in this process (after Tests/TorporFleetTests/FleetTestSupport.swift)
+// MARK: The simulator in this process (see Tests/TorporTestSupport)
 
 let testCredentials = AWSCredentials(accessKeyID: "AKIDRESUMETESTS", secretAccessKey: "resume-tests-secret")
 
-func makeGroup(_ name: String, _ count: Int, _ configure: (inout GroupSpec) -> Void = { _ in }) -> GroupSpec {
-    var group = GroupSpec(name: name, count: count)
-    group.tags = [(key: "Tier", value: name)]
-    configure(&group)
-    return group
+/// A group tagged `Tier` = its name (what the policies here select by).
+func tierGroup(_ name: String, _ count: Int, _ configure: (inout GroupSpec) -> Void = { _ in }) -> GroupSpec {
+    makeGroup(name, count, tags: [(key: "Tier", value: name)], configure)
 }
 
+/// A fleet from this module's seed, its simulator accepting `testCredentials`.
 func makeSpec(seed: UInt64 = 66, _ groups: [GroupSpec], _ configure: (inout FleetSpec) -> Void = { _ in }) -> FleetSpec {
-    var spec = FleetSpec()
-    spec.seed = seed
-    spec.credentials = [testCredentials]
-    spec.groups = groups
-    configure(&spec)
-    return spec
+    fleetSpec(seed: seed, credentials: [testCredentials], groups, configure)
 }
 
-struct SimHarness {
-    let engine: SimEngine
-    let ec2: EC2Client
-    let clock: ScaledFleetClock
-    let speed: Double
-    let location: ServiceLocation
-
-    /// A client of its own over `transport`.
-    func client(_ transport: any HTTPTransport) -> EC2Client {
-        EC2Client(aws: AWSQueryClient(service: "ec2", apiVersion: EC2Client.apiVersion, location: location,
-                                      credentials: StaticCredentialProvider(testCredentials), transport: transport,
-                                      retryPolicy: RetryPolicy(maxAttempts: 3, retryThrottling: false, baseDelay: .milliseconds(1)),
-                                      logger: quietLogger, observer: nil))
-    }
-
-    /// Instances by id: group, address.
-    func instances() -> [String: (group: String, privateIP: String)] {
-        Dictionary(uniqueKeysWithValues: engine.instances().map { ($0.id, ($0.group, $0.privateIP)) })
-    }
-
+extension SimHarness {
     /// Starts every stopped instance; each StartInstances call EC2 accepts
     /// goes to `accepted` before the executor goes on.
     @discardableResult
@@ -146,30 +92,6 @@ struct SimHarness {
         return ResumeTracker(ec2: ec2 ?? self.ec2, clock: clock, store: store, policies: settings,
                              prober: NetworkProber(transport: CurlTransport(), timeout: 0.5), owner: owner,
                              settings: trackerSettings, logger: quietLogger)
-    }
-}
-
-/// Starts a simulator (probe ports open) on 127.0.0.1 for `spec`, runs
-/// `body` against it, and always stops it.
-func withSimulator<T>(_ spec: FleetSpec, speed: Double, _ body: (SimHarness) async throws -> T) async throws -> T {
-    let engine = SimEngine(spec: spec, clock: ScaledClock(speed: speed), throttle: .aws, authenticate: true, probes: true)
-    let simulator = try await RunningSimulator.start(engine: engine, logger: quietLogger)
-    do {
-        let endpoint = try RequestURL(parsing: simulator.endpoint)
-        let location = ServiceLocation(region: spec.region, endpoint: endpoint, endpointSource: "test")
-        let aws = AWSQueryClient(service: "ec2", apiVersion: EC2Client.apiVersion, location: location,
-                                 credentials: StaticCredentialProvider(testCredentials), transport: CurlTransport(),
-                                 retryPolicy: RetryPolicy(maxAttempts: 3, retryThrottling: false, baseDelay: .milliseconds(1)),
-                                 logger: quietLogger, observer: nil)
-        let harness = SimHarness(engine: engine, ec2: EC2Client(aws: aws),
-                                 clock: ScaledFleetClock(speed: speed, now: { engine.clock.now() }), speed: speed,
-                                 location: location)
-        let result = try await body(harness)
-        await simulator.stop()
-        return result
-    } catch {
-        await simulator.stop()
-        throw error
     }
 }
 

@@ -9,6 +9,7 @@ import TorporQueue
 import TorporReports
 import TorporResume
 import TorporSim
+import TorporTestSupport
 
 /// The tracker against the in-process simulator, every measurement held to
 /// the simulator's ground truth. Serialized: the simulators would share the
@@ -37,7 +38,7 @@ struct ResumeTrackerTests {
     /// hibernated; legacy instances stopped cold, matching no policy.
     static func fleet(web: Int = 14, api: Int = 10, batch: Int = 8, legacy: Int = 8, ports: [Int]) -> FleetSpec {
         makeSpec([
-            makeGroup("web", web) {
+            tierGroup("web", web) {
                 $0.initialState = .hibernated
                 $0.instanceType = "m5.large"
                 $0.timings.resume = DurationDistribution(median: 8, p95: 15)
@@ -45,7 +46,7 @@ struct ResumeTrackerTests {
                 $0.timings.reachable = DurationDistribution(median: 3, p95: 8)
                 $0.probePort = ports[0]
             },
-            makeGroup("api", api) {
+            tierGroup("api", api) {
                 $0.initialState = .hibernated
                 $0.instanceType = "c5.xlarge"
                 $0.zones = ["us-east-1c"]
@@ -54,13 +55,13 @@ struct ResumeTrackerTests {
                 $0.timings.reachable = DurationDistribution(median: 5, p95: 12)
                 $0.probePort = ports[1]
             },
-            makeGroup("batch", batch) {
+            tierGroup("batch", batch) {
                 $0.initialState = .hibernated
                 $0.instanceType = "r5.large"
                 $0.timings.resume = DurationDistribution(median: 12, p95: 20)
                 $0.timings.statusOk = DurationDistribution(median: 12, p95: 20)
             },
-            makeGroup("legacy", legacy) {
+            tierGroup("legacy", legacy) {
                 $0.initialState = .stopped
                 $0.instanceType = "t3.medium"
                 $0.timings.coldBoot = DurationDistribution(median: 15, p95: 25)
@@ -130,7 +131,7 @@ struct ResumeTrackerTests {
         let ports = await freeProbePorts(2, instances: 40)
         let spec = Self.fleet(ports: ports)
         let n = spec.groups.map(\.count).reduce(0, +)
-        try await withSimulator(spec, speed: Self.speed) { sim in
+        try await withSimulator(spec, speed: Self.speed, probes: true) { sim in
             try await withStore { store, _ in
                 let tracker = sim.tracker(Self.policies(ports: ports), store: store)
                 let tracking = track(tracker)
@@ -190,18 +191,18 @@ struct ResumeTrackerTests {
         let ports = await freeProbePorts(1, instances: 9)
         let spec = makeSpec([
             // Still pending at the deadline.
-            makeGroup("slow", 5) {
+            tierGroup("slow", 5) {
                 $0.initialState = .hibernated
                 $0.timings.resume = DurationDistribution(median: 120, p95: 150)
             },
             // Running at once, its probe port never opens.
-            makeGroup("deaf", 4) {
+            tierGroup("deaf", 4) {
                 $0.initialState = .hibernated
                 $0.timings.resume = DurationDistribution(median: 2, p95: 3)
                 $0.timings.statusOk = DurationDistribution(median: 2, p95: 3)
             },
             // Ready when running; its status checks pass long after the deadline.
-            makeGroup("lazy", 3) {
+            tierGroup("lazy", 3) {
                 $0.initialState = .hibernated
                 $0.timings.resume = DurationDistribution(median: 2, p95: 3)
                 $0.timings.statusOk = DurationDistribution(median: 900, p95: 1000)
@@ -214,7 +215,7 @@ struct ResumeTrackerTests {
             policy("deaf", tags: ["Tier": "deaf"], readiness: .tcp(port: ports[0]), deadline: 15),
             policy("lazy", tags: ["Tier": "lazy"], readiness: .running, deadline: 12),
         ]
-        try await withSimulator(spec, speed: Self.speed) { sim in
+        try await withSimulator(spec, speed: Self.speed, probes: true) { sim in
             try await withStore { store, _ in
                 let tracker = sim.tracker(settings, store: store)
                 let tracking = track(tracker)
@@ -268,12 +269,12 @@ struct ResumeTrackerTests {
     @Test("starts that fail (pending → stopped, Client.InternalError): failed, with EC2's reason")
     func failures() async throws {
         let spec = makeSpec([
-            makeGroup("web", 6) {
+            tierGroup("web", 6) {
                 $0.initialState = .hibernated
                 $0.timings.resume = DurationDistribution(median: 4, p95: 6)
             },
         ]) { $0.faults.startFailureRate = 1 }
-        try await withSimulator(spec, speed: Self.speed) { sim in
+        try await withSimulator(spec, speed: Self.speed, probes: true) { sim in
             try await withStore { store, _ in
                 let tracker = sim.tracker(Self.policies(ports: [8443, 8080]), store: store)
                 let tracking = track(tracker)
@@ -325,21 +326,21 @@ struct ResumeTrackerTests {
         let spec = makeSpec([
             // Status checks slow enough that none passes before the
             // instance is first seen running (see lateFirstLook for why).
-            makeGroup("web", 12) {
+            tierGroup("web", 12) {
                 $0.initialState = .hibernated
                 $0.timings.resume = DurationDistribution(median: 6, p95: 12)
                 $0.timings.statusOk = DurationDistribution(median: 40, p95: 60)
                 $0.timings.reachable = DurationDistribution(median: 12, p95: 20)
                 $0.probePort = ports[0]
             },
-            makeGroup("legacy", 6) {
+            tierGroup("legacy", 6) {
                 $0.initialState = .stopped
                 $0.timings.coldBoot = DurationDistribution(median: 10, p95: 20)
                 $0.timings.statusOk = DurationDistribution(median: 40, p95: 60)
             },
         ])
         let settings = Self.policies(ports: ports)
-        try await withSimulator(spec, speed: Self.speed) { sim in
+        try await withSimulator(spec, speed: Self.speed, probes: true) { sim in
             try await withTemporaryDirectory { directory in
                 let path = directory + "/queue.sqlite"
                 let storeA = try ResumeStore(queue: SQLiteJobQueue(path: path))
@@ -347,7 +348,7 @@ struct ResumeTrackerTests {
                 let runningA = track(a)
                 try await sim.startAll { await a.register($0) }
                 // Mid-way: some resumes seen running, none complete yet.
-                let midway = try await eventually(timeout: 10) {
+                let midway = try await eventually(timeout: 10, every: .milliseconds(10)) {
                     try await storeA.records(since: 0).contains { $0.running != nil }
                 }
                 #expect(midway)
@@ -364,7 +365,7 @@ struct ResumeTrackerTests {
                 let b = sim.tracker(settings, store: storeB, owner: restart.owner) { $0.staleAfter = restart.staleAfter }
                 if restart.adoptingRun {
                     let runningB = track(b, adopting: true)
-                    let picked = await eventually(timeout: 10) {
+                    let picked = await eventually(timeout: 10, every: .milliseconds(10)) {
                         let following = await b.inFlightCount
                         let done = await b.finished.count
                         return following + done > 0
@@ -376,7 +377,7 @@ struct ResumeTrackerTests {
                         await b.adopt()
                         #expect(await b.inFlightCount == 0, "A's heartbeat is still fresh")
                     }
-                    let adopted = await eventually(timeout: 10) {
+                    let adopted = await eventually(timeout: 10, every: .milliseconds(10)) {
                         await b.adopt()
                         return await b.inFlightCount == inFlight.count
                     }
@@ -410,7 +411,7 @@ struct ResumeTrackerTests {
     func withoutStore() async throws {
         let ports = await freeProbePorts(2, instances: 9)
         let spec = Self.fleet(web: 4, api: 0, batch: 3, legacy: 2, ports: ports)
-        try await withSimulator(spec, speed: Self.speed) { sim in
+        try await withSimulator(spec, speed: Self.speed, probes: true) { sim in
             let tracker = sim.tracker(Self.policies(ports: ports), store: nil)
             let tracking = track(tracker)
             try await sim.startAll { await tracker.register($0, jobID: "job-7") }
@@ -426,17 +427,17 @@ struct ResumeTrackerTests {
     @Test("phases reached before the tracker's first look (a late start, or a gap in tracking): the truth still inside every bracket")
     func lateFirstLook() async throws {
         let spec = makeSpec([
-            makeGroup("batch", 8) {
+            tierGroup("batch", 8) {
                 $0.initialState = .hibernated
                 $0.timings.resume = DurationDistribution(median: 3, p95: 5)
                 $0.timings.statusOk = DurationDistribution(median: 3, p95: 5)
             },
         ])
-        try await withSimulator(spec, speed: Self.speed) { sim in
+        try await withSimulator(spec, speed: Self.speed, probes: true) { sim in
             let tracker = sim.tracker(Self.policies(ports: [8443, 8080]), store: nil)
             try await sim.startAll { await tracker.register($0) }
             // Nobody looks until every instance runs with its checks passed.
-            let ready = await eventually(timeout: 5) {
+            let ready = await eventually(timeout: 5, every: .milliseconds(10)) {
                 let truth = sim.engine.resumeTruth()
                 return truth.count == 8 && truth.values.allSatisfy { $0.statusOk != nil }
             }
@@ -453,7 +454,7 @@ struct ResumeTrackerTests {
     func slowCadence() async throws {
         let speed = 30.0
         let spec = makeSpec([
-            makeGroup("late", 5) {
+            tierGroup("late", 5) {
                 $0.initialState = .hibernated
                 $0.timings.resume = DurationDistribution(median: 40, p95: 50)
                 // Slower than a slow interval: none passes before the
@@ -466,7 +467,7 @@ struct ResumeTrackerTests {
         // Expected within 5 s: due for 7.5 s, then late.
         settings.policies = [policy("late", tags: ["Tier": "late"], readiness: .running, objectives: ResumeObjectives(max: 5),
                                     deadline: 300)]
-        try await withSimulator(spec, speed: speed) { sim in
+        try await withSimulator(spec, speed: speed, probes: true) { sim in
             let tracker = sim.tracker(settings, store: nil)
             let slowInterval = ResumeTracker.Settings(settings).slowInterval
             #expect(slowInterval == 10)
@@ -495,14 +496,14 @@ struct ResumeTrackerTests {
     @Test("register stores every accepted start before anything else; a second start of the same instance supersedes the first")
     func registerAndSupersede() async throws {
         let spec = makeSpec([
-            makeGroup("web", 3) { $0.initialState = .hibernated },
-            makeGroup("legacy", 2) {
+            tierGroup("web", 3) { $0.initialState = .hibernated },
+            tierGroup("legacy", 2) {
                 $0.initialState = .stopped
                 $0.instanceType = "t3.medium"
                 $0.zones = ["us-east-1f"]
             },
         ])
-        try await withSimulator(spec, speed: Self.speed) { sim in
+        try await withSimulator(spec, speed: Self.speed, probes: true) { sim in
             try await withStore { store, _ in
                 let tracker = sim.tracker(Self.policies(ports: [8443, 8080]), store: store, owner: "A")
                 let captured = Captured()
@@ -543,7 +544,7 @@ struct ResumeTrackerTests {
                 // same instances would be): the first resumes end, superseded.
                 await tracker.register(starts, jobID: "job-2")
                 #expect(await tracker.inFlightCount == 5)
-                let superseded = try await eventually(timeout: 5) {
+                let superseded = try await eventually(timeout: 5, every: .milliseconds(10)) {
                     try await store.records(since: 0).filter { $0.jobID == "job-1" }.allSatisfy { $0.state == .failed }
                 }
                 #expect(superseded)
@@ -564,14 +565,14 @@ struct ResumeTrackerTests {
     func bulkCalls() async throws {
         let n = 250
         let spec = makeSpec([
-            makeGroup("batch", n) {
+            tierGroup("batch", n) {
                 $0.initialState = .hibernated
                 $0.instanceType = "r5.large"
                 $0.timings.resume = DurationDistribution(median: 6, p95: 12)
                 $0.timings.statusOk = DurationDistribution(median: 6, p95: 12)
             },
         ])
-        try await withSimulator(spec, speed: Self.speed) { sim in
+        try await withSimulator(spec, speed: Self.speed, probes: true) { sim in
             let counting = CountingTransport()
             let tracker = sim.tracker(Self.policies(ports: [8443, 8080]), store: nil, ec2: sim.client(counting))
             let tracking = track(tracker)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TorporSim
+import TorporTestSupport
 
 @Suite("Ground truth: the event log")
 struct EventsTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TorporAWS
 @testable import TorporSim
+import TorporTestSupport
 
 @Suite("Fleet state: composition, lifecycle, EC2 rules")
 struct FleetStateTests {

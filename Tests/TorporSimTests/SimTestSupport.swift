@@ -2,23 +2,15 @@ import Foundation
 import Testing
 import TorporAWS
 @testable import TorporSim
+import TorporTestSupport
 
 /// The simulated time every unit test starts at (ManualClock's default).
 let t0: Double = 1_795_000_000
 
-/// A group with test-friendly defaults; `configure` changes what a test needs.
-func makeGroup(_ name: String, _ count: Int, _ configure: (inout GroupSpec) -> Void = { _ in }) -> GroupSpec {
-    var group = GroupSpec(name: name, count: count)
-    configure(&group)
-    return group
-}
-
+/// A fleet from this module's seed, with FleetSpec's own (no) credentials;
+/// groups come from `makeGroup` (Tests/TorporTestSupport).
 func makeSpec(seed: UInt64 = 7, _ groups: [GroupSpec], _ configure: (inout FleetSpec) -> Void = { _ in }) -> FleetSpec {
-    var spec = FleetSpec()
-    spec.seed = seed
-    spec.groups = groups
-    configure(&spec)
-    return spec
+    fleetSpec(seed: seed, credentials: nil, groups, configure)
 }
 
 /// An EC2 answer, parsed.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TorporSim
+import TorporTestSupport
 
 @Suite("Throttling: EC2's token buckets on simulated time")
 struct ThrottleTests {

@@ -1,0 +1,31 @@
+import Foundation
+public import Logging
+
+/// A logger that says nothing below `.critical` (and nothing logs at that
+/// level), for the simulator, clients and services under test.
+public let quietLogger: Logger = {
+    var logger = Logger(label: "torpor.tests")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// A fresh directory under the system's temporary directory, removed after
+/// `body` however it ends.
+public func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+    let directory = FileManager.default.temporaryDirectory
+        .appendingPathComponent("torpor-tests-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    return try await body(directory)
+}
+
+/// Polls `condition` (in real time) until it holds or `timeout` passes.
+public func eventually(timeout: Double = 10, every: Duration = .milliseconds(20),
+                       _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: every)
+    }
+    return try await condition()
+}

@@ -7,18 +7,20 @@ import Testing
 /// simulator's ground truth. It runs `torpor-bench resume`, which does the
 /// comparison and prints its figures; the benchmark's own verdict is for an
 /// idle machine at real speed, so this test applies its own, with an
-/// allowance for running sped up beside the rest of the suite.
+/// allowance for running beside the rest of the suite.
 @Suite("Resume fidelity: 1,000 resumes against the simulator's ground truth")
 struct ResumeFidelityTests {
     @Test("every phase of 1,000 resumes inside its stated error of the truth, within one poll interval; percentiles too; calls bounded")
     func thousandResumes() async throws {
-        let speed = 10.0, pollInterval = 2.0
-        // A look held up by 150 ms of real time (two cores, the whole suite
-        // running) is 1.5 simulated seconds late at this speed.
-        let loadSlack = 0.15 * speed
+        // At real speed, as the benchmark runs by default: sped up, a look
+        // held up by the rest of the suite on two cores (up to a second was
+        // seen) is that many times later in simulated time. About 140 s of
+        // real time, alongside the other suites.
+        let speed = 1.0, pollInterval = 2.0
+        let loadSlack = 1.0
         let result = try await runProcess(TestPaths.bench, ["resume", "--instances", "1000", "--speed", "\(Int(speed))",
                                                             "--poll-interval", "\(Int(pollInterval))"],
-                                          environment: ProcessInfo.processInfo.environment, timeout: 240)
+                                          environment: ProcessInfo.processInfo.environment, timeout: 400)
         let line = try #require(result.stdout.split(separator: "\n").last, "no output; stderr: \(result.stderr)")
         let figures = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
         func number(_ key: String) throws -> Double { try #require((figures[key] as? NSNumber)?.doubleValue, "\(key) missing in \(line)") }

@@ -24,15 +24,15 @@ struct ResumeReportCommand: AsyncParsableCommand {
         commandName: "resume",
         abstract: "Resume times per policy and instance type, held against the policies' objectives.",
         discussion: """
-        Reads the measurements that `torpor start`, start jobs and `torpor worker` stored in the \\
-        queue's database. For each resume policy of --config (then any other policy with \\
-        measurements): count, p50, p95 and max of the resume time (from the accepted start to \\
-        the policy's readiness), timeouts, failed starts, hibernation resumes against cold \\
-        boots, and whether the objectives are met, with the instances that violate them. \\
+        Reads the measurements that `torpor start`, start jobs and `torpor worker` stored in the \
+        queue's database. For each resume policy of --config (then any other policy with \
+        measurements): count, p50, p95 and max of the resume time (from the accepted start to \
+        the policy's readiness), timeouts, failed starts, hibernation resumes against cold \
+        boots, and whether the objectives are met, with the instances that violate them. \
         Percentiles are nearest-rank; a timeout counts as slower than every resume.
 
-        --output html writes one self-contained page (charts of every phase with the \\
-        objective lines, the slowest resumes); give --out FILE to write any output to a file. \\
+        --output html writes one self-contained page (charts of every phase with the \
+        objective lines, the slowest resumes); give --out FILE to write any output to a file. \
         Exits 0 whether objectives are met or not; 1 when the store cannot be read. Examples:
           torpor report resume --config Config/torpor.yaml
           torpor report resume --since 24h --policy web --output json

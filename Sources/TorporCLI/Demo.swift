@@ -136,6 +136,13 @@ struct Demo: AsyncParsableCommand {
                   : "\(disagreeing.count) outcome(s) disagree with the simulator's ground truth: \(disagreeing.map(\.instanceID).joined(separator: ", "))")
         }
 
+        print("\n== Jobs")
+        var table = Table(["JOB", "KIND", "STATE", "ATTEMPTS"])
+        for job in try await queue.jobs(state: nil, limit: 10).reversed() {
+            table.add([job.id, job.kind, job.state.rawValue, "\(job.attempts)/\(job.maxAttempts)"])
+        }
+        print(table.render())
+
         print("\n== Resume times, held against the demo's policies")
         let waitingSince = Date()
         while await tracker.inFlightCount > 0 && Date().timeIntervalSince(waitingSince) < 120 {
@@ -150,13 +157,6 @@ struct Demo: AsyncParsableCommand {
         print("HTML report: \(reportPath)")
         let measured = resumeReport.policies.reduce(0) { $0 + $1.summary.count + $1.summary.failed }
         if measured == 0 { failures += 1; print("no resume was measured") }
-
-        print("\n== Jobs")
-        var table = Table(["JOB", "KIND", "STATE", "ATTEMPTS"])
-        for job in try await queue.jobs(state: nil, limit: 10).reversed() {
-            table.add([job.id, job.kind, job.state.rawValue, "\(job.attempts)/\(job.maxAttempts)"])
-        }
-        print(table.render())
         await services.triggerGracefulShutdown()
         _ = await workerTask.result
         print("\nDone in \(String(format: "%.1f", Date().timeIntervalSince(started))) s. Run `torpor sim` and `torpor worker` yourself, "

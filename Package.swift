@@ -85,7 +85,7 @@ let package = Package(
         // Policies and configuration: Config/torpor.yaml.
         .target(
             name: "TorporPolicies",
-            dependencies: ["TorporYAML", .product(name: "Yams", package: "Yams")],
+            dependencies: ["TorporYAML", "TorporReports", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
 

@@ -1,4 +1,5 @@
 import Foundation
+public import TorporReports
 public import TorporYAML
 import Yams
 
@@ -81,18 +82,9 @@ public struct PolicyTag: Sendable, Equatable, Hashable {
     }
 }
 
-/// Objectives on the resume time, each optional, in seconds.
-public struct ResumeObjectives: Sendable, Equatable {
-    public var p50: Double?
-    public var p95: Double?
-    public var max: Double?
-
-    public init(p50: Double? = nil, p95: Double? = nil, max: Double? = nil) {
-        self.p50 = p50
-        self.p95 = p95
-        self.max = max
-    }
-}
+/// Objectives on the resume time, each optional, in seconds: the report's
+/// own type, so that what is configured is what is reported.
+public typealias ResumeObjectives = ObjectiveLimits
 
 /// One entry of `resume.policies`.
 public struct ResumePolicy: Sendable, Equatable {

@@ -95,7 +95,7 @@ public struct ResumeReportBuilder: Sendable {
 
     func section(_ policy: ResumePolicy, _ records: [ResumeRecord]) -> PolicyReport {
         let violations = ResumeStatistics.violations(records, objectives: policy.objectives)
-        let hasObjectives = policy.objectives.p50 != nil || policy.objectives.p95 != nil || policy.objectives.max != nil
+        let hasObjectives = !policy.objectives.isEmpty
         var summary = stats(records, type: nil)
         summary.objectivesMet = hasObjectives && summary.count > 0 ? violations.isEmpty : nil
         let types = Array(Set(records.map(\.instanceType))).sorted()
@@ -121,7 +121,7 @@ public struct ResumeReportBuilder: Sendable {
         return PolicyReport(
             name: policy.name, readiness: policy.readiness.description, readinessPhase: ResumeRecord.phase(of: policy.readiness),
             window: since.map { now - $0 } ?? policy.window, deadline: policy.deadline,
-            objectives: ObjectiveLimits(p50: policy.objectives.p50, p95: policy.objectives.p95, max: policy.objectives.max),
+            objectives: policy.objectives,
             summary: summary, byInstanceType: byType, phases: phases, violations: violations, slowest: Array(slowest))
     }
 

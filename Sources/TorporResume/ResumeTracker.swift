@@ -520,7 +520,7 @@ public actor ResumeTracker {
     func checkObjectives(_ name: String, newly: [ResumeRecord]) async {
         guard let policy = policies.policy(named: name) else { return }
         let objectives = policy.objectives
-        guard objectives.p50 != nil || objectives.p95 != nil || objectives.max != nil else { return }
+        guard !objectives.isEmpty else { return }
         let now = clock.now()
         if windows[name] == nil {
             var loaded = (try? await store?.records(since: now - policy.window, policy: name)) ?? []
@@ -543,7 +543,7 @@ public actor ResumeTracker {
             }
         }
         // Percentiles: counted when they go over, logged with the culprits.
-        let violations = ResumeStatistics.violations(window, objectives: ResumeObjectives(p50: objectives.p50, p95: objectives.p95))
+        let violations = ResumeStatistics.violations(window, objectives: ResumeObjectives(p50: objectives.p50, p95: objectives.p95, max: nil))
         for objective in ["p50", "p95"] {
             let key = "\(name)/\(objective)"
             if let violation = violations.first(where: { $0.objective == objective }) {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TorporPolicies
+import TorporReports
 import TorporYAML
 
 /// The `resume:` section of the configuration file.

@@ -21,8 +21,19 @@ public enum Readiness: Sendable, Equatable, CustomStringConvertible {
         case .running: return "running"
         case .statusOK: return "status-ok"
         case .tcp(let port): return "tcp \(port)"
-        case .http(let url, let status): return status == 200 ? "http \(url)" : "http \(url) (\(status))"
+        case .http(let url, let status):
+            let shown = Self.withoutUserInfo(url)
+            return status == 200 ? "http \(shown)" : "http \(shown) (\(status))"
         }
+    }
+
+    /// A URL as it may be shown: a `user:password@` part is a secret.
+    static func withoutUserInfo(_ url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        let rest = url[scheme.upperBound...]
+        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return url }
+        return String(url[..<scheme.upperBound]) + "***@" + String(rest[rest.index(after: at)...])
     }
 
     /// The URL with the instance's address filled in.

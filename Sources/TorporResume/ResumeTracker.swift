@@ -382,6 +382,18 @@ public actor ResumeTracker {
                 guard !gone.isEmpty else { return [] }
                 for id in gone { vanish(id) }
                 ids.removeAll { gone.contains($0) }
+            } catch let error as AWSServiceError where Self.refusals.contains(error.code) {
+                // Not transient: say so once, loudly; resumes time out
+                // with the last state seen unless it is fixed.
+                if !warnedRefusal {
+                    warnedRefusal = true
+                    logger.error("""
+                        EC2 refuses the resume tracker's describe calls; resumes cannot be measured until the \
+                        credentials allow ec2:DescribeInstances and ec2:DescribeInstanceStatus
+                        """,
+                                 metadata: ["code": "\(error.code)", "action": "\(status ? "DescribeInstanceStatus" : "DescribeInstances")"])
+                }
+                return []
             } catch {
                 logger.debug("describe for resume tracking failed; trying again next round", metadata: ["error": "\(error)"])
                 return []
@@ -389,6 +401,9 @@ public actor ResumeTracker {
         }
         return []
     }
+
+    static let refusals: Set<String> = ["UnauthorizedOperation", "AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch", "OptInRequired"]
+    var warnedRefusal = false
 
     func vanish(_ id: String) {
         guard var tracked = inFlight[id], tracked.record.state == .tracking else { return }

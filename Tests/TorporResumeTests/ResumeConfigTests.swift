@@ -391,4 +391,21 @@ struct ResumeConfigTests {
         #expect(settings.policy(tags: ["Tier": "db"], instanceType: "m5.large").readiness == .running)
         #expect(settings.policy(named: "default")?.deadline == 90)
     }
+
+    @Test("an HTTP probe URL with a user and password: read as given, shown without them")
+    func probeCredentialsNotShown() throws {
+        let (config, problems) = validate("""
+            resume:
+              policies:
+                - name: api
+                  targets: { tags: { Tier: api } }
+                  readiness: { http: "http://probe:s3cret@{ip}:8080/healthz?full=1" }
+            """)
+        #expect(problems.isEmpty, "\(problems)")
+        let readiness = try #require(config.resume.policies.first?.readiness)
+        #expect(readiness == .http(url: "http://probe:s3cret@{ip}:8080/healthz?full=1", status: 200))
+        #expect(readiness.description == "http http://***@{ip}:8080/healthz?full=1")
+        // Without user information the URL is shown as it is.
+        #expect(Readiness.http(url: "http://{ip}:8080/a@b", status: 503).description == "http http://{ip}:8080/a@b (503)")
+    }
 }

@@ -20,9 +20,20 @@ final class ProbeListeners: Sendable {
 
     private let entries = Mutex<[String: Entry]>([:])
     private let group = MultiThreadedEventLoopGroup.singleton
+    /// When each listener last started accepting, on the simulator's clock:
+    /// a port opens on the next tick and after a bind, a little after its
+    /// recorded moment (more on a loaded machine).
+    private let opened = Mutex<[String: Double]>([:])
+    private let now: @Sendable () -> Double
 
-    init() {
+    init(now: @escaping @Sendable () -> Double) {
+        self.now = now
         Self.raiseOpenFileLimit()
+    }
+
+    /// When `address:port` last started accepting connections.
+    func openedAt(address: String, port: Int) -> Double? {
+        opened.withLock { $0["\(address):\(port)"] }
     }
 
     /// Thousands of listeners need thousands of descriptors: take the hard
@@ -72,6 +83,8 @@ final class ProbeListeners: Sendable {
                     guard case .success(let channel) = result else { return nil }
                     if entry.wanted {
                         entry.channel = channel
+                        let time = now()
+                        opened.withLock { $0[key] = time }
                         return nil
                     }
                     return channel

@@ -54,7 +54,7 @@ public final class SimEngine: Sendable {
         guarded = Mutex(Guarded(fleet: fleet, buckets: TokenBuckets(config: throttle, now: now),
                                 faultRandom: SimRandom(seed: spec.seed, 0x66_6175_6C74)))
         credentials = Dictionary(spec.credentials.map { ($0.accessKeyID, $0.secretAccessKey) }, uniquingKeysWith: { first, _ in first })
-        self.probes = probes ? ProbeListeners() : nil
+        self.probes = probes ? ProbeListeners(now: { [clock] in clock.now() }) : nil
         self.probes?.apply(initialProbes)
     }
 
@@ -238,7 +238,8 @@ public final class SimEngine: Sendable {
     ///   - starting: whether the run started instances (else it stopped them).
     /// The moments of each instance's latest start, from the ground truth:
     /// accepted (stopped → pending), running, both status checks ok, and the
-    /// probe port open. What resume measurements are checked against.
+    /// probe port open (when its listener really accepted, if later than
+    /// the recorded moment). What resume measurements are checked against.
     public struct ResumeTruth: Sendable, Equatable {
         public var accepted: Double
         public var running: Double?
@@ -260,6 +261,21 @@ public final class SimEngine: Sendable {
                 if truth[event.instanceID]?.reachable == nil { truth[event.instanceID]?.reachable = event.time }
             default:
                 break
+            }
+        }
+        // A probe could connect only once the listener accepted: if that
+        // came after the recorded moment, it is the truth a prober can see.
+        if let probes {
+            let listeners = guarded.withLock { state in
+                truth.keys.compactMap { id -> (String, String, Int)? in
+                    guard let index = state.fleet.indexByID[id], let port = state.fleet.instance(index).probePort else { return nil }
+                    return (id, state.fleet.instance(index).privateIP, port)
+                }
+            }
+            for (id, address, port) in listeners {
+                if let reachable = truth[id]?.reachable, let opened = probes.openedAt(address: address, port: port), opened > reachable {
+                    truth[id]?.reachable = opened
+                }
             }
         }
         return truth

@@ -75,9 +75,12 @@ struct WorkerCommand: AsyncParsableCommand {
         options.tagInstances = configuration.fleet.tagInstances
         // One tracker per host and queue: a restarted worker takes its own
         // in-flight resumes back at once.
+        var trackerSettings = ResumeTracker.Settings(configuration.resume)
+        trackerSettings.keepFinished = false
         let tracker = ResumeTracker(
             ec2: ec2, clock: WallFleetClock(), store: try ResumeStore(queue: queue), policies: configuration.resume,
-            prober: NetworkProber(transport: CurlTransport()), owner: "worker@\(ProcessInfo.processInfo.hostName)", logger: logger)
+            prober: NetworkProber(transport: CurlTransport()), owner: "worker@\(ProcessInfo.processInfo.hostName)",
+            settings: trackerSettings, logger: logger)
         let runner = JobRunner(ec2: ec2, clock: WallFleetClock(), executorOptions: options, logger: logger, resumes: tracker)
 
         var settings = QueueConsumer.Settings()

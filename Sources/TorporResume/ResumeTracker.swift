@@ -43,6 +43,10 @@ public actor ResumeTracker {
         public var staleAfter: Double = 30
         /// How often to look in the store for rows to adopt.
         public var adoptEvery: Double = 10
+        /// Keep every finished resume in `finished`, for a command that
+        /// reports what it started. Off in the worker, which runs for months:
+        /// its resumes are in the store.
+        public var keepFinished = true
 
         public init() {}
 
@@ -81,7 +85,7 @@ public actor ResumeTracker {
     let ec2: EC2Client
     let clock: any FleetClock
     let store: ResumeStore?
-    var policies: ResumeSettings
+    let policies: ResumeSettings
     let prober: any ReadinessProber
     let metrics: ResumeMetrics
     let logger: Logger
@@ -146,18 +150,18 @@ public actor ResumeTracker {
                 logger.error("cannot store resume measurements; following them in memory only", metadata: ["error": "\(error)"])
             }
         }
-        for record in records { follow(record, lower: starts.sentAt) }
+        for record in records { await follow(record, lower: starts.sentAt) }
         updateGauges()
     }
 
-    func follow(_ record: ResumeRecord, lower: Double) {
+    func follow(_ record: ResumeRecord, lower: Double) async {
         if let old = inFlight[record.instanceID], old.record.id != record.id {
             // A new start of the same instance: the old resume never got
             // anywhere the tracker could see.
             var superseded = old.record
             superseded.state = superseded.isReady ? .complete : .failed
             superseded.detail = superseded.isReady ? nil : "superseded by a later start"
-            Task { [store, owner, now = clock.now()] in try? await store?.update([superseded], owner: owner, now: now) }
+            try? await store?.update([superseded], owner: owner, now: clock.now())
         }
         var bounds: [ResumePhase: Double] = [:]
         for phase in record.phases where record.time(phase) == nil { bounds[phase] = max(lower, record.accepted.at - record.accepted.error) }
@@ -177,7 +181,7 @@ public actor ResumeTracker {
         do {
             let records = try await store.adopt(owner: owner, now: clock.now(), staleAfter: settings.staleAfter)
             let new = records.filter { inFlight[$0.instanceID]?.record.id != $0.id }
-            for record in new { follow(record, lower: record.checkedAt) }
+            for record in new { await follow(record, lower: record.checkedAt) }
             if !new.isEmpty {
                 logger.info("picked up in-flight resumes", metadata: ["count": "\(new.count)"])
                 updateGauges()
@@ -276,7 +280,7 @@ public actor ResumeTracker {
                 inFlight[id] = tracked
             } else {
                 inFlight[id] = nil
-                finished.append(tracked.record)
+                if settings.keepFinished { finished.append(tracked.record) }
                 if tracked.record.state == .timedOut { metrics.timeout(policy: tracked.record.policy) }
             }
         }

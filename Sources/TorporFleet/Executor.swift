@@ -193,11 +193,7 @@ actor FleetRun {
         let stopping = acting.filter { if case .stop = $0.decision { return true } else { return false } }.map(\.instanceID)
         let starting = acting.filter { $0.decision == .start }.map(\.instanceID)
         for (ids, hibernate) in [(hibernating, true), (stopping, false), (starting, false)] where !ids.isEmpty {
-            var start = 0
-            while start < ids.count {
-                queue.append(Batch(ids: Array(ids[start..<min(ids.count, start + options.batchSize)]), hibernate: hibernate))
-                start += options.batchSize
-            }
+            queue += ids.chunks(of: options.batchSize).map { Batch(ids: Array($0), hibernate: hibernate) }
         }
         report("dispatching")
         while !queue.isEmpty {
@@ -535,14 +531,11 @@ actor FleetRun {
         guard !acted.isEmpty else { return }
         let stamp = ISO8601.format(Int64(Date().timeIntervalSince1970))
         let tags = [Tag(key: "torpor:last-action", value: plan.action.rawValue), Tag(key: "torpor:last-action-time", value: stamp)]
-        var start = 0
-        while start < acted.count {
-            let chunk = Array(acted[start..<min(acted.count, start + 1000)])
+        for chunk in acted.chunks(of: 1000) {
             try? await pacer.acquire(.tags)
             noteCall()
             // Informational: a failure to tag never changes an outcome.
-            try? await ec2.createTags(resourceIDs: chunk, tags: tags)
-            start += 1000
+            try? await ec2.createTags(resourceIDs: Array(chunk), tags: tags)
         }
     }
 }

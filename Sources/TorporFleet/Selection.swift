@@ -71,13 +71,10 @@ public struct FleetSelection: Sendable {
         guard !requests.isEmpty else { return ([:], 0) }
         var types: [String: String] = [:]
         var calls = 0
-        var start = 0
-        while start < requests.count {
-            let chunk = Array(requests[start..<min(requests.count, start + 1000)])
+        for chunk in requests.chunks(of: 1000) {
             calls += 1
-            guard let found = try? await ec2.describeSpotInstanceRequests(ids: chunk).all() else { break }
+            guard let found = try? await ec2.describeSpotInstanceRequests(ids: Array(chunk)).all() else { break }
             for request in found { types[request.requestID] = request.type }
-            start += 1000
         }
         return (types, calls)
     }

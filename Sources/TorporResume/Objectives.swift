@@ -77,12 +77,7 @@ public struct ResumeReportBuilder: Sendable {
             // no objectives (its old ones are not known any more).
             var policy = name == ResumePolicy.fallback.name ? ResumePolicy.fallback : ResumePolicy(name: name)
             if let readiness = records.first(where: { $0.policy == name }) {
-                policy.readiness = readiness.probe.map { probe -> Readiness in
-                    switch probe {
-                    case .tcp(let port): return .tcp(port: port)
-                    case .http(let url, let status): return .http(url: url, status: status)
-                    }
-                } ?? (readiness.readinessPhase == .running ? .running : .statusOK)
+                policy.readiness = readiness.probe?.readiness ?? (readiness.readinessPhase == .running ? .running : .statusOK)
             }
             policies.append(policy)
         }

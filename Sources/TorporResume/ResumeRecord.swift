@@ -48,6 +48,14 @@ public enum ProbeSpec: Sendable, Equatable {
     case tcp(port: Int)
     case http(url: String, status: Int)
 
+    /// The readiness this probe stands for.
+    public var readiness: Readiness {
+        switch self {
+        case .tcp(let port): return .tcp(port: port)
+        case .http(let url, let status): return .http(url: url, status: status)
+        }
+    }
+
     public init?(_ readiness: Readiness) {
         switch readiness {
         case .tcp(let port): self = .tcp(port: port)

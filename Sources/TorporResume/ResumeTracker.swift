@@ -323,29 +323,32 @@ public actor ResumeTracker {
 
     /// Bulk describes of `ids`, 100 a call, a few calls at once, paced.
     func describe(_ ids: [String], status: Bool) async -> [Look] {
-        guard !ids.isEmpty else { return [] }
-        var chunks: [[String]] = []
-        var start = 0
-        while start < ids.count {
-            chunks.append(Array(ids[start..<min(ids.count, start + settings.idsPerCall)]))
-            start += settings.idsPerCall
-        }
-        var looks: [Look] = []
-        await withTaskGroup(of: [Look].self) { group in
+        await Self.concurrently(ids.chunks(of: settings.idsPerCall), atMost: settings.callConcurrency) { chunk in
+            await self.call(Array(chunk), status: status)
+        }.flatMap { $0 }
+    }
+
+    /// `body` of every item, at most `limit` at once; results in no
+    /// particular order.
+    static func concurrently<Item: Sendable, Result: Sendable>(
+        _ items: [Item], atMost limit: Int, _ body: @escaping @Sendable (Item) async -> Result
+    ) async -> [Result] {
+        var results: [Result] = []
+        await withTaskGroup(of: Result.self) { group in
             var next = 0
             func add() {
-                guard next < chunks.count else { return }
-                let chunk = chunks[next]
+                guard next < items.count else { return }
+                let item = items[next]
                 next += 1
-                group.addTask { await self.call(chunk, status: status) }
+                group.addTask { await body(item) }
             }
-            for _ in 0..<settings.callConcurrency { add() }
+            for _ in 0..<limit { add() }
             while let result = await group.next() {
-                looks += result
+                results.append(result)
                 add()
             }
         }
-        return looks
+        return results
     }
 
     /// One call. A throttle or transient failure leaves these ids unseen
@@ -420,30 +423,15 @@ public actor ResumeTracker {
     }
 
     func probe(_ records: [ResumeRecord]) async -> [Look] {
-        var looks: [Look] = []
         let prober = self.prober
         let clock = self.clock
-        await withTaskGroup(of: Look?.self) { group in
-            var next = 0
-            func add() {
-                guard next < records.count else { return }
-                let record = records[next]
-                next += 1
-                group.addTask {
-                    guard let spec = record.probe, let ip = record.privateIP else { return nil }
-                    let sentAt = clock.now()
-                    let result = await prober.probe(spec, ip: ip)
-                    return Look(id: record.instanceID, sentAt: sentAt, answeredAt: clock.now(), state: nil, statusOK: nil,
-                                stateReason: nil, probe: result, privateIP: nil)
-                }
-            }
-            for _ in 0..<settings.probeConcurrency { add() }
-            while let result = await group.next() {
-                if let result { looks.append(result) }
-                add()
-            }
-        }
-        return looks
+        return await Self.concurrently(records, atMost: settings.probeConcurrency) { record -> Look? in
+            guard let spec = record.probe, let ip = record.privateIP else { return nil }
+            let sentAt = clock.now()
+            let result = await prober.probe(spec, ip: ip)
+            return Look(id: record.instanceID, sentAt: sentAt, answeredAt: clock.now(), state: nil, statusOK: nil,
+                        stateReason: nil, probe: result, privateIP: nil)
+        }.compactMap { $0 }
     }
 
     /// Folds one look into the resume's brackets.

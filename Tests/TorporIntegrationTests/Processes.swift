@@ -60,33 +60,36 @@ func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async thro
 
 private func runProcessBlocking(_ executable: String, _ arguments: [String], environment: [String: String],
                                 timeout: TimeInterval) throws -> ProcessResult {
+    // Output goes to files, not pipes, and the wait is for the process's
+    // exit, not for end-of-file: another test spawning a long-lived process
+    // at the same moment can inherit a pipe's write end, and then the pipe
+    // would not close until that process (a simulator, a worker) exits.
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("torpor-run-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let outURL = directory.appendingPathComponent("stdout"), errURL = directory.appendingPathComponent("stderr")
+    FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+    defer { try? out.close(); try? err.close() }
+
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     process.environment = environment
     process.standardInput = FileHandle.nullDevice
-    let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
+    let exited = DispatchSemaphore(value: 0)
+    process.terminationHandler = { _ in exited.signal() }
     try process.run()
-    // Drain both pipes while the process runs, so a large output cannot
-    // block it.
-    let collected = Mutex<(Data, Data)>((Data(), Data()))
-    let group = DispatchGroup()
-    for (index, pipe) in [out, err].enumerated() {
-        group.enter()
-        Thread.detachNewThread {
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            collected.withLock { if index == 0 { $0.0 = data } else { $0.1 = data } }
-            group.leave()
-        }
-    }
-    if group.wait(timeout: .now() + timeout) == .timedOut {
+    if exited.wait(timeout: .now() + timeout) == .timedOut {
         process.terminate()
         throw TestProcessError.timedOut("\(executable) \(arguments.joined(separator: " "))")
     }
     process.waitUntilExit()
-    let (stdout, stderr) = collected.withLock { $0 }
+    let stdout = (try? Data(contentsOf: outURL)) ?? Data()
+    let stderr = (try? Data(contentsOf: errURL)) ?? Data()
     return ProcessResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                          stderr: String(decoding: stderr, as: UTF8.self))
 }

@@ -199,7 +199,17 @@ enum ResumeRendering {
     static func seconds(_ value: Double?, timedOut: Bool = false) -> String {
         if timedOut { return "timeout" }
         guard let value else { return "-" }
-        return value < 100 ? String(format: "%.1fs", value) : String(format: "%dm%02ds", Int(value) / 60, Int(value) % 60)
+        if value < 99.95 { return String(format: "%.1fs", value) }
+        let whole = Int(value.rounded())
+        return String(format: "%dm%02ds", whole / 60, whole % 60)
+    }
+
+    /// A measurement set against a limit: to a tenth of a second, so that
+    /// 120.4 s over a 2m limit does not read as "2m00s".
+    static func precise(_ value: Double?) -> String {
+        guard let value else { return "timeout" }
+        if value < 99.95 { return String(format: "%.1fs", value) }
+        return String(format: "%.1fs (%@)", value, seconds(value))
     }
 
     static func duration(_ value: Double) -> String {
@@ -240,7 +250,7 @@ enum ResumeRendering {
             for violation in policy.violations {
                 let ids = violation.instanceIDs.prefix(10).joined(separator: ", ")
                     + (violation.instanceIDs.count > 10 ? " and \(violation.instanceIDs.count - 10) more" : "")
-                lines.append("violated: \(violation.objective) ≤ \(duration(violation.limit)), measured \(seconds(violation.actual, timedOut: violation.actual == nil)); "
+                lines.append("violated: \(violation.objective) ≤ \(duration(violation.limit)), measured \(precise(violation.actual)); "
                              + "slower than the limit: \(ids)")
             }
             let phases = policy.phases.filter { !$0.seconds.isEmpty }.map { phase in

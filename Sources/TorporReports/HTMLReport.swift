@@ -299,7 +299,10 @@ public enum HTMLReport {
         }
         var out = "<ul class=\"violations\">\n"
         for violation in policy.violations {
-            let actual = violation.actual.map(formatSeconds) ?? "> deadline"
+            // Past 100 s formatSeconds drops the tenths; a measurement just
+            // over its limit must not read as equal to it.
+            let actual = violation.actual.map { $0 < 99.95 ? formatSeconds($0) : "\(decimal($0, places: 1)) s (\(formatSeconds($0)))" }
+                ?? "> deadline"
             out += "<li><div class=\"violation-head\"><span class=\"objective\">\(escape(violation.objective))</span> "
             out += "limit <strong>\(escape(formatSeconds(violation.limit)))</strong>, actual <strong class=\"bad-text\">\(escape(actual))</strong>"
             let count = violation.instanceIDs.count

@@ -28,6 +28,19 @@ struct HTMLReportTests {
         #expect(HTMLReport.formatSeconds(.infinity) == "—")
     }
 
+    @Test("a violation just over its limit keeps its tenths: 120.4 s against max 2m 00s")
+    func violationJustOverLimit() throws {
+        let policy = Fixture.policy(name: "edge", readiness: "running", phase: .running, window: 86_400, deadline: 600,
+                                    objectives: ObjectiveLimits(max: 120),
+                                    resumes: [Fixture.Resume(id: "i-0123456789abcdef0", type: "m5.large", zone: "us-east-1a",
+                                                             mode: "hibernation", startedAt: Fixture.generatedAt - 60, running: 120.4,
+                                                             outcome: "complete")])
+        _ = try #require(policy.violations.first, "the fixture should violate max")
+        let html = HTMLReport.render(ResumeReport(generatedAt: Fixture.generatedAt, since: nil, policies: [policy]))
+        let section = try #require(html.section(containing: "<h2>edge</h2>"))
+        #expect(section.contains("actual <strong class=\"bad-text\">120.4 s (2m 00s)</strong>"), "\(section)")
+    }
+
     @Test("an empty report is a complete page with no charts")
     func emptyReport() {
         let html = HTMLReport.render(ResumeReport(generatedAt: 1_764_188_731, since: nil, policies: []))

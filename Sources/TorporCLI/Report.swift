@@ -52,6 +52,10 @@ struct ResumeReportCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let since, Self.start(since, now: 0) == nil {
+            if YAMLReader.parseDurationUnbounded(since) != nil {
+                throw ValidationError("--since '\(since)' reaches back more than \(YAMLReader.describeDuration(Self.longestSince)); "
+                                      + "give a shorter duration or an ISO 8601 time (2026-11-20T00:00:00Z)")
+            }
             throw ValidationError("--since '\(since)' is neither a duration (7d, 24h, 90m) nor an ISO 8601 time (2026-11-20T00:00:00Z)")
         }
         if output == .html && out == nil && isatty(STDOUT_FILENO) == 1 {
@@ -59,9 +63,15 @@ struct ResumeReportCommand: AsyncParsableCommand {
         }
     }
 
+    /// The longest `--since` duration: 100 years (36500d) reaches back
+    /// before any measurement; more is a typo.
+    static let longestSince: Double = YAMLReader.longestDuration
+
+    /// The start of the report's time range, or nil when `text` is neither
+    /// an ISO 8601 time nor a duration of at most `longestSince`.
     static func start(_ text: String, now: Double) -> Double? {
         if let seconds = ISO8601.parse(text) { return Double(seconds) }
-        if let duration = YAMLReader.parseDuration(text) { return now - duration }
+        if let duration = YAMLReader.parseDuration(text), duration <= longestSince { return now - duration }
         return nil
     }
 
@@ -120,7 +130,7 @@ struct ResumeTrackingOptions {
         let owner = "cli@\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
         let tracker = ResumeTracker(ec2: ec2, clock: WallFleetClock(), store: store, policies: configuration.resume,
                                     prober: NetworkProber(transport: CurlTransport()), owner: owner, logger: logger)
-        return ResumeSession(tracker: tracker, settings: configuration.resume, follow: follow)
+        return ResumeSession(tracker: tracker, settings: configuration.resume, follow: follow, stored: store != nil)
     }
 }
 
@@ -129,13 +139,36 @@ struct ResumeSession {
     let tracker: ResumeTracker
     let settings: ResumeSettings
     let follow: Bool
+    /// Whether the resumes are in the queue's database, for a worker to
+    /// take over.
+    let stored: Bool
     let task: Task<Void, any Error>
 
-    init(tracker: ResumeTracker, settings: ResumeSettings, follow: Bool) {
+    init(tracker: ResumeTracker, settings: ResumeSettings, follow: Bool, stored: Bool) {
         self.tracker = tracker
         self.settings = settings
         self.follow = follow
+        self.stored = stored
         task = Task { try await tracker.run(adopting: false) }
+    }
+
+    /// Stops following at once and leaves what is in flight to `torpor
+    /// worker` (the command failed part-way).
+    func abandon() async {
+        task.cancel()
+        _ = await task.result
+        await handOver(quiet: false)
+    }
+
+    func handOver(quiet: Bool) async {
+        await tracker.release()
+        let remaining = await tracker.inFlightCount
+        guard remaining > 0, !quiet else { return }
+        if stored {
+            printError("\(remaining) resume(s) in flight left to `torpor worker`")
+        } else {
+            printError("\(remaining) resume(s) in flight not followed to the end: they could not be stored for `torpor worker`")
+        }
     }
 
     /// Follows what is left (unless told not to), then reports what was
@@ -156,11 +189,7 @@ struct ResumeSession {
             task.cancel()
             _ = await task.result
         }
-        if !follow || interrupted {
-            await tracker.release()
-            let remaining = await tracker.inFlightCount
-            if remaining > 0 && !quiet { printError("\(remaining) resume(s) in flight left to `torpor worker`") }
-        }
+        if !follow || interrupted { await handOver(quiet: quiet) }
         let finished = await tracker.finished
         guard !finished.isEmpty else { return nil }
         var builder = ResumeReportBuilder(settings: settings, since: nil, now: Date().timeIntervalSince1970)
@@ -196,27 +225,52 @@ final class InterruptFlag: Sendable {
 
 /// The resume report as text and JSON.
 enum ResumeRendering {
+    /// From this many seconds on (some 30 million years) a value is not a
+    /// measurement but a damaged row: it is written with an exponent, and
+    /// never turned into a whole number (which could trap).
+    static let hugeSeconds = 1e15
+
+    /// What a value that is not a number (infinite, NaN) reads as.
+    static let notANumber = "—"
+
+    /// `22.5s` below 100 s, `3m00s` from there on; `—` for a value that is
+    /// not finite.
     static func seconds(_ value: Double?, timedOut: Bool = false) -> String {
         if timedOut { return "timeout" }
         guard let value else { return "-" }
+        guard value.isFinite else { return notANumber }
+        if abs(value) >= hugeSeconds { return String(format: "%.3gs", value) }
         if value < 99.95 { return String(format: "%.1fs", value) }
         let whole = Int(value.rounded())
-        return String(format: "%dm%02ds", whole / 60, whole % 60)
+        // Interpolated, not %d: that is 32 bits wide, and some 4,000 years of
+        // minutes would wrap.
+        return "\(whole / 60)m" + String(format: "%02ds", whole % 60)
     }
 
     /// A measurement set against a limit: to a tenth of a second, so that
     /// 120.4 s over a 2m limit does not read as "2m00s".
     static func precise(_ value: Double?) -> String {
         guard let value else { return "timeout" }
+        guard value.isFinite, abs(value) < hugeSeconds else { return seconds(value) }
         if value < 99.95 { return String(format: "%.1fs", value) }
-        return String(format: "%.1fs (%@)", value, seconds(value))
+        return String(format: "%.1fs", value) + " (\(seconds(value)))"
     }
 
+    /// A limit or a window in the largest unit that divides it: `7d`, `2m`,
+    /// `90s`, `2.5s`; `—` for a value that is not finite.
     static func duration(_ value: Double) -> String {
+        guard value.isFinite else { return notANumber }
+        if abs(value) >= hugeSeconds { return String(format: "%.3gs", value) }
         if value.truncatingRemainder(dividingBy: 86_400) == 0 { return "\(Int(value / 86_400))d" }
         if value.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(value / 3600))h" }
         if value.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(value / 60))m" }
-        return "\(Int(value))s"
+        if value == value.rounded() { return "\(Int(value))s" }
+        // A fraction of a second (250ms, 2.5s) keeps its digits, without
+        // trailing zeros.
+        var text = String(format: "%.3f", value)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text + "s"
     }
 
     static func objectives(_ limits: ObjectiveLimits) -> String {

@@ -18,7 +18,7 @@ struct Sim: AsyncParsableCommand {
           GET  /_sim/events[?since=N&instance=ID]   every transition with its simulated time and cause
           GET  /_sim/stats                          calls, throttles and errors per action, states
           POST /_sim/spot    {"instanceType","zone","product"?,"price"}
-          POST /_sim/faults  {"errorRate","resetRate","latency","noCapacity","startFailureRate"}
+          POST /_sim/faults  {"errorRate","resetRate","lostReplyRate","latency","noCapacity","startFailureRate"}
           POST /_sim/fleet   {"groups": [...]} or {"interrupt": {"instanceIds": [...], "behavior": "stop|hibernate|terminate"}}
 
         Point Torpor at it:

@@ -87,7 +87,13 @@ struct FleetCommandRun {
         var startsAccepted: (@Sendable (AcceptedStarts) async -> Void)?
         if let tracker = session?.tracker { startsAccepted = { await tracker.register($0) } }
         let executor = FleetExecutor(ec2: ec2, options: options, progress: { display.show($0) }, startsAccepted: startsAccepted)
-        var report = try await executor.execute(plan)
+        var report: FleetReport
+        do {
+            report = try await executor.execute(plan)
+        } catch {
+            await session?.abandon()
+            throw error
+        }
         report.calls += selection.calls + spot.calls
         display.finish()
 

@@ -100,6 +100,9 @@ actor FleetRun {
         var hibernate: Bool
         var notBefore: Double = 0
         var attempts = 0
+        /// When this batch was first sent: a resend after a lost answer may
+        /// find EC2 already acted on the first.
+        var firstSentAt: Double?
     }
 
     let byID: [String: PlannedInstance]
@@ -108,7 +111,7 @@ actor FleetRun {
         self.plan = plan
         self.executor = executor
         pacer = RatePacer(limits: executor.options.limits, clock: executor.clock)
-        byID = Dictionary(uniqueKeysWithValues: plan.instances.map { ($0.instanceID, $0) })
+        byID = Dictionary(plan.instances.map { ($0.instanceID, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     func execute() async throws -> FleetReport {
@@ -240,20 +243,24 @@ actor FleetRun {
             lastDispatchAt = answeredAt
             accept(batch, answer)
             if plan.action == .start, !answer.dryRunPermitted, let handler = executor.startsHandler {
-                let started = answer.changes.filter { $0.previousState.name == "stopped" }.compactMap { byID[$0.instanceID]?.instance }
-                if !started.isEmpty {
-                    await handler(AcceptedStarts(instances: started, sentAt: sentAt, answeredAt: answeredAt, requestID: answer.requestID))
-                }
+                await announceStarts(answer, batch: batch, sentAt: sentAt, answeredAt: answeredAt, to: handler)
             }
             return []
         case .failure(let error as AWSServiceError):
-            return try await handle(error, batch)
+            // The client may have retried within this call after an answer
+            // was lost: whatever is sent again keeps this first send.
+            return try await handle(error, batch).map { again in
+                var again = again
+                again.firstSentAt = again.firstSentAt ?? batch.firstSentAt ?? sentAt
+                return again
+            }
         case .failure(let error as TransportError):
             // The client already retried what its policy allows.
             await pacer.refund(kind, instances: batch.ids.count)
             if batch.attempts < 3 {
                 var again = batch
                 again.attempts += 1
+                again.firstSentAt = batch.firstSentAt ?? sentAt
                 again.notBefore = executor.clock.now() + 5 * Double(again.attempts)
                 return [again]
             }
@@ -261,6 +268,33 @@ actor FleetRun {
             return []
         case .failure(let error):
             throw error
+        }
+    }
+
+    /// Hands the starts EC2 accepted to the resume tracker. Stopped before:
+    /// accepted by this call. Pending or running before, where the plan saw
+    /// the instance stopped: a start of ours whose answer was lost (the
+    /// client retried it, or this batch is a resend), accepted at some
+    /// moment since the batch was first sent.
+    func announceStarts(_ answer: StateChangeResult, batch: Batch, sentAt: Double, answeredAt: Double,
+                        to handler: @Sendable (AcceptedStarts) async -> Void) async {
+        var now: [EC2Instance] = [], earlier: [EC2Instance] = []
+        for change in answer.changes {
+            guard let instance = byID[change.instanceID]?.instance else { continue }
+            let before = change.previousState.name
+            if before == "stopped" {
+                now.append(instance)
+            } else if before == "pending" || before == "running", instance.state.name == "stopped" {
+                earlier.append(instance)
+            }
+        }
+        let firstSentAt = batch.firstSentAt ?? sentAt
+        if firstSentAt >= sentAt { now += earlier; earlier = [] }
+        if !now.isEmpty {
+            await handler(AcceptedStarts(instances: now, sentAt: sentAt, answeredAt: answeredAt, requestID: answer.requestID))
+        }
+        if !earlier.isEmpty {
+            await handler(AcceptedStarts(instances: earlier, sentAt: firstSentAt, answeredAt: answeredAt, requestID: answer.requestID))
         }
     }
 

@@ -8,12 +8,20 @@ public protocol FleetClock: Sendable {
     func sleep(seconds: Double) async throws
 }
 
+/// The longest single sleep, in real seconds (about 31 years): a longer one
+/// (a configured interval that is a typo, an infinite wait) sleeps this long
+/// instead of trapping when it is converted to a whole number of
+/// milliseconds or microseconds.
+let longestFleetSleep: Double = 1e9
+
 public struct WallFleetClock: FleetClock {
     public init() {}
     public func now() -> Double { Date().timeIntervalSince1970 }
     public func sleep(seconds: Double) async throws {
+        // Not positive, or NaN: no sleep.
         guard seconds > 0 else { return }
-        try await Task.sleep(for: .milliseconds(Int64((seconds * 1000).rounded(.up))))
+        let real = min(seconds, longestFleetSleep)
+        try await Task.sleep(for: .milliseconds(Int64((real * 1000).rounded(.up))))
     }
 }
 
@@ -31,7 +39,9 @@ public struct ScaledFleetClock: FleetClock {
     public func now() -> Double { read() }
 
     public func sleep(seconds: Double) async throws {
-        guard seconds > 0 else { return }
-        try await Task.sleep(for: .microseconds(Int64((seconds / speed * 1_000_000).rounded(.up))))
+        let real = seconds / speed
+        // Not positive, or NaN (a NaN seconds or speed): no sleep.
+        guard seconds > 0, real > 0 else { return }
+        try await Task.sleep(for: .microseconds(Int64((min(real, longestFleetSleep) * 1_000_000).rounded(.up))))
     }
 }

@@ -111,6 +111,10 @@ public struct ResumePolicy: Sendable, Equatable {
     /// The line of the policy in its file, for messages.
     public var line: Int?
 
+    /// The longest objective, window or deadline a policy may give: a year.
+    /// Longer is a typo, and would overflow the whole numbers of reports.
+    public static let longestDuration: Double = 365 * 86_400
+
     public init(name: String) { self.name = name }
 
     /// Resumes that match no configured policy are measured under this one.
@@ -128,9 +132,17 @@ public struct ResumeSettings: Sendable, Equatable {
     /// The shortest interval between two looks at an in-flight resume.
     public var pollInterval: Double = 2
     /// Describe calls per second the tracker may spend, out of EC2's
-    /// non-mutating bucket (20 per second refill): the rest is left to the
-    /// fleet engine and to other tools of the account.
-    public var describeRate: Double = 5
+    /// non-mutating bucket (20 per second refill): half of it, the rest is
+    /// left to the fleet engine and to other tools of the account.
+    public var describeRate: Double = 10
+
+    /// The bounds of `pollInterval` in the file: finer than 100 ms spends
+    /// describe calls for nothing, coarser than a minute makes every
+    /// measurement's error bound useless.
+    public static let pollIntervalRange: ClosedRange<Double> = 0.1...60
+    /// The bounds of `describeRate`: EC2 refills its non-mutating bucket at
+    /// 20 a second, an account's own limit may be raised to a few times that.
+    public static let describeRateRange: ClosedRange<Double> = 0.1...100
 
     public init() {}
 
@@ -189,11 +201,14 @@ public struct ResumeSettings: Sendable, Equatable {
         } catch { return (settings, [error]) }
         attempt {
             if let n = fields["pollInterval"] {
-                settings.pollInterval = try reader.duration(n, "resume.pollInterval")
-                guard settings.pollInterval >= 0.1 else { throw reader.fail(n, "resume.pollInterval must be at least 100ms") }
+                let range = Self.pollIntervalRange
+                settings.pollInterval = try reader.duration(n, "resume.pollInterval", max: range.upperBound)
+                guard settings.pollInterval >= range.lowerBound else {
+                    throw reader.fail(n, "resume.pollInterval must be at least \(YAMLReader.describeDuration(range.lowerBound))")
+                }
             }
         }
-        attempt { if let n = fields["describeRate"] { settings.describeRate = try reader.double(n, "resume.describeRate", range: 0.1...100) } }
+        attempt { if let n = fields["describeRate"] { settings.describeRate = try reader.double(n, "resume.describeRate", range: Self.describeRateRange) } }
         if let list = fields["policies"] {
             do {
                 var names: [String: Int?] = [:]
@@ -261,34 +276,41 @@ public struct ResumeSettings: Sendable, Equatable {
         }
         let targetsValid = problems.count == problemsBeforeTargets
         attempt { if let n = fields["readiness"] { policy.readiness = try readReadiness(n, where_, reader: reader) } }
+        let longest = ResumePolicy.longestDuration
         attempt {
             if let n = fields["objectives"] {
                 let (objectiveFields, unknown) = try reader.lenientMapping(n, "\(where_) objectives", allowed: ["p50", "p95", "max"])
                 problems += unknown
-                if let v = objectiveFields["p50"] { policy.objectives.p50 = try reader.duration(v, "\(where_) objectives.p50") }
-                if let v = objectiveFields["p95"] { policy.objectives.p95 = try reader.duration(v, "\(where_) objectives.p95") }
-                if let v = objectiveFields["max"] { policy.objectives.max = try reader.duration(v, "\(where_) objectives.max") }
+                if let v = objectiveFields["p50"] { policy.objectives.p50 = try reader.duration(v, "\(where_) objectives.p50", max: longest) }
+                if let v = objectiveFields["p95"] { policy.objectives.p95 = try reader.duration(v, "\(where_) objectives.p95", max: longest) }
+                if let v = objectiveFields["max"] { policy.objectives.max = try reader.duration(v, "\(where_) objectives.max", max: longest) }
                 let o = policy.objectives
-                if let p50 = o.p50, let p95 = o.p95, p50 > p95 { throw reader.fail(n, "\(where_): objectives.p50 (\(p50) s) is above p95 (\(p95) s)") }
-                if let p95 = o.p95 ?? o.p50, let max = o.max, p95 > max { throw reader.fail(n, "\(where_): objectives.max (\(max) s) is below a percentile objective") }
+                if let p50 = o.p50, let p95 = o.p95, p50 > p95 { throw reader.fail(n, "\(where_): objectives.p50 (\(Self.shown(p50)) s) is above p95 (\(Self.shown(p95)) s)") }
+                if let p95 = o.p95 ?? o.p50, let max = o.max, p95 > max { throw reader.fail(n, "\(where_): objectives.max (\(Self.shown(max)) s) is below a percentile objective") }
             }
         }
         attempt {
             if let n = fields["window"] {
-                policy.window = try reader.duration(n, "\(where_) window")
+                policy.window = try reader.duration(n, "\(where_) window", max: longest)
                 guard policy.window >= 60 else { throw reader.fail(n, "\(where_): window must be at least 1m") }
             }
         }
         attempt {
             if let n = fields["deadline"] {
-                policy.deadline = try reader.duration(n, "\(where_) deadline")
+                policy.deadline = try reader.duration(n, "\(where_) deadline", max: longest)
                 guard policy.deadline >= 1 else { throw reader.fail(n, "\(where_): deadline must be at least 1s") }
             }
         }
         if let max = policy.objectives.max, max > policy.deadline, let n = fields["objectives"] {
-            problems.append(reader.fail(n, "\(where_): objectives.max (\(Int(max)) s) is beyond the deadline (\(Int(policy.deadline)) s); raise deadline"))
+            problems.append(reader.fail(n, "\(where_): objectives.max (\(Self.shown(max)) s) is beyond the deadline (\(Self.shown(policy.deadline)) s); raise deadline"))
         }
         return (targetsValid ? policy : nil, problems)
+    }
+
+    /// Seconds for a message, without a conversion that could trap: `120`,
+    /// `2.5`.
+    static func shown(_ seconds: Double) -> String {
+        seconds.isFinite && seconds == seconds.rounded() && abs(seconds) < 1e15 ? String(format: "%.0f", seconds) : "\(seconds)"
     }
 
     static func readReadiness(_ node: Node, _ context: String, reader: YAMLReader) throws -> Readiness {

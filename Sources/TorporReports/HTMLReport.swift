@@ -27,10 +27,21 @@ public enum HTMLReport {
 
     // MARK: - Formatting
 
+    /// From this many seconds on (some 30 million years) a value is not a
+    /// measurement but a damaged row or a typo: it is written with an
+    /// exponent, and never turned into a whole number (which could trap).
+    static let hugeSeconds = 1e15
+
+    /// `1.23e+20 s`: a huge value, shown without converting it to an integer.
+    private static func exponent(_ seconds: Double) -> String {
+        String(format: "%.3g", seconds) + " s"
+    }
+
     /// `12.3 s` below 100 seconds, `2m 05s` from there on, `1h 02m 05s` from
     /// an hour; `—` for a value that is not finite.
     public static func formatSeconds(_ seconds: Double) -> String {
         guard seconds.isFinite else { return "—" }
+        guard abs(seconds) < hugeSeconds else { return exponent(seconds) }
         let tenths = (seconds * 10).rounded()
         if abs(tenths) < 1000 {
             return decimal(tenths / 10, places: 1) + " s"
@@ -48,7 +59,7 @@ public enum HTMLReport {
     /// A span of time such as a policy's window: `7 days`, `36 h`, `30 min`,
     /// otherwise as `formatSeconds`.
     static func formatSpan(_ seconds: Double) -> String {
-        guard seconds.isFinite, seconds > 0 else { return formatSeconds(seconds) }
+        guard seconds.isFinite, seconds > 0, seconds < hugeSeconds else { return formatSeconds(seconds) }
         let whole = seconds.rounded()
         if whole == seconds {
             let value = Int(whole)
@@ -59,15 +70,24 @@ public enum HTMLReport {
         return formatSeconds(seconds)
     }
 
-    /// `2025-11-26 20:25:31 UTC` for seconds since 1970 (whole seconds).
+    /// The times `civil` writes as a date: about a million years either side
+    /// of 1970, whole numbers of seconds well within an integer. Anything
+    /// else (a damaged row) is not a time.
+    static let civilRange: ClosedRange<Double> = -31_500_000_000_000...31_500_000_000_000
+
+    /// `2025-11-26 20:25:31 UTC` for seconds since 1970 (whole seconds); `—`
+    /// for a value that is not a time.
     static func formatTimestamp(_ secondsSince1970: Double) -> String {
-        guard secondsSince1970.isFinite else { return "—" }
+        guard civilRange.contains(secondsSince1970) else { return "—" }
         let (date, time) = civil(secondsSince1970)
         return "\(date) \(time) UTC"
     }
 
-    /// The date and time parts in UTC, without a zone: `2025-11-26`, `20:25:31`.
+    /// The date and time parts in UTC, without a zone: `2025-11-26`,
+    /// `20:25:31`; `—` and `—` for a value that is not a time (not finite, or
+    /// outside `civilRange`).
     static func civil(_ secondsSince1970: Double) -> (date: String, time: String) {
+        guard civilRange.contains(secondsSince1970) else { return ("—", "—") }
         let total = Int(secondsSince1970.rounded(.down))
         var days = total / 86_400
         var secondOfDay = total % 86_400
@@ -117,7 +137,7 @@ public enum HTMLReport {
         var scale = 1.0
         for _ in 0..<places { scale *= 10 }
         let scaled = (abs(value) * scale).rounded()
-        guard scaled < 9e15 else { return String(Int(value.rounded())) }
+        guard scaled < 9e15 else { return String(format: "%.0f", value.rounded()) }
         let units = Int64(scaled)
         let negative = value < 0 && units != 0
         let factor = Int64(scale)
@@ -137,7 +157,8 @@ public enum HTMLReport {
 
     private static func percent(_ share: Double) -> String {
         let value = share * 100
-        if value == value.rounded() { return "\(Int(value))%" }
+        guard value.isFinite else { return "—" }
+        if value == value.rounded() && abs(value) < hugeSeconds { return "\(Int(value))%" }
         return decimal(value, places: 1) + "%"
     }
 
@@ -395,6 +416,8 @@ public enum HTMLReport {
 
     static func tickLabel(_ value: Double, step: Double) -> String {
         if value == 0 { return "0" }
+        guard value.isFinite else { return "—" }
+        guard abs(value) < hugeSeconds else { return exponent(value) }
         if step < 1 { return decimal(value, places: 1) + " s" }
         if step < 60 { return "\(Int(value.rounded())) s" }
         let total = Int(value.rounded())

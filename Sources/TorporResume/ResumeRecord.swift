@@ -178,4 +178,6 @@ public struct ResumeRecord: Sendable, Equatable {
     public var resumeSeconds: Double? { seconds(to: readinessPhase) }
 
     public var isReady: Bool { time(readinessPhase) != nil }
+    /// When the policy's readiness was reached, if it was.
+    public var readyTime: PhaseTime? { time(readinessPhase) }
 }

@@ -1,5 +1,5 @@
 import Foundation
-public import GRDB
+import GRDB
 public import TorporQueue
 import TorporReports
 
@@ -65,8 +65,14 @@ public struct ResumeStore: Sendable {
         return migrator
     }
 
+    /// A write runs to its end even when the task asking for it is
+    /// cancelled (a job whose lease ran out, a worker shutting down): GRDB
+    /// would give up at once, and a start just accepted, or a round's
+    /// measurements, would be lost.
     func write<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
-        do { return try await pool.write(body) } catch { throw SQLiteJobQueue.storageError(error, path: path, doing: doing) }
+        let pool = self.pool
+        let writing = Task { try await pool.write(body) }
+        do { return try await writing.value } catch { throw SQLiteJobQueue.storageError(error, path: path, doing: doing) }
     }
 
     func read<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
@@ -121,6 +127,13 @@ public struct ResumeStore: Sendable {
             }
             try db.cachedStatement(sql: "UPDATE resume SET heartbeatAt = ? WHERE owner = ? AND state = 'tracking'")
                 .execute(arguments: [now, owner])
+        }
+    }
+
+    /// Tells other trackers that `owner` is alive and following its rows.
+    public func heartbeat(owner: String, now: Double) async throws(QueueError) {
+        try await write("stamp the resume tracker's heartbeat") { db in
+            try db.execute(sql: "UPDATE resume SET heartbeatAt = ? WHERE owner = ? AND state = 'tracking'", arguments: [now, owner])
         }
     }
 

@@ -1,10 +1,10 @@
 import Foundation
 public import Logging
-public import TorporAWS
+import TorporAWS
 public import TorporEC2
 public import TorporFleet
 public import TorporPolicies
-public import TorporReports
+import TorporReports
 
 /// Follows every in-flight resume together, from the accepted start to
 /// readiness, and measures each phase.
@@ -26,7 +26,7 @@ public import TorporReports
 /// (plus a call's latency), and usually half that.
 ///
 /// How often: every `pollInterval` while the resume's transitions are due
-/// (within the policy's objectives, or two minutes without objectives), then
+/// (up to 1.5 × the policy's largest objective, or 1.5 × 2 min without), then
 /// every `slowInterval` until its deadline. See ARCHITECTURE.md.
 public actor ResumeTracker {
     public struct Settings: Sendable {
@@ -54,6 +54,9 @@ public actor ResumeTracker {
             pollInterval = resume.pollInterval
             describeRate = resume.describeRate
             slowInterval = max(10, resume.pollInterval * 5)
+            // The heartbeat is stamped at least every staleAfter / 3 (see
+            // `run`); a slow poll must not make a live tracker look dead.
+            staleAfter = max(30, resume.pollInterval * 6)
         }
     }
 
@@ -147,7 +150,8 @@ public actor ResumeTracker {
             do {
                 records = try await store.insert(records, owner: owner, now: clock.now())
             } catch {
-                logger.error("cannot store resume measurements; following them in memory only", metadata: ["error": "\(error)"])
+                logger.error("cannot store resume measurements yet; following them in memory, storing them again each round",
+                             metadata: ["error": "\(error)"])
             }
         }
         for record in records { await follow(record, lower: starts.sentAt) }
@@ -156,12 +160,15 @@ public actor ResumeTracker {
 
     func follow(_ record: ResumeRecord, lower: Double) async {
         if let old = inFlight[record.instanceID], old.record.id != record.id {
-            // A new start of the same instance: the old resume never got
-            // anywhere the tracker could see.
-            var superseded = old.record
+            // Two starts of the same instance: the earlier resume never got
+            // anywhere the tracker could see. (An adopted row can be the
+            // earlier one.)
+            let (earlier, later) = old.record.accepted.at <= record.accepted.at ? (old.record, record) : (record, old.record)
+            var superseded = earlier
             superseded.state = superseded.isReady ? .complete : .failed
             superseded.detail = superseded.isReady ? nil : "superseded by a later start"
             try? await store?.update([superseded], owner: owner, now: clock.now())
+            guard later.id == record.id else { return }
         }
         var bounds: [ResumePhase: Double] = [:]
         for phase in record.phases where record.time(phase) == nil { bounds[phase] = max(lower, record.accepted.at - record.accepted.error) }
@@ -205,11 +212,27 @@ public actor ResumeTracker {
     public func run(adopting: Bool) async throws {
         while true {
             try Task.checkCancellation()
-            if closing && inFlight.isEmpty { return }
+            if closing && inFlight.isEmpty {
+                try await saveBeforeClosing()
+                return
+            }
             if adopting, clock.now() - lastAdopt >= settings.adoptEvery { await adopt() }
+            await beat()
             try await step()
         }
     }
+
+    /// Stamps this tracker's heartbeat when rounds alone would not (slow
+    /// looks, nothing due): others adopt its rows only once it is silent.
+    func beat() async {
+        guard let store, !inFlight.isEmpty, clock.now() - lastBeat >= settings.staleAfter / 3 else { return }
+        lastBeat = clock.now()
+        do { try await store.heartbeat(owner: owner, now: lastBeat) } catch {
+            logger.error("cannot stamp the resume tracker's heartbeat", metadata: ["error": "\(error)"])
+        }
+    }
+
+    var lastBeat = -Double.infinity
 
     /// Lets `run` return once nothing is in flight.
     public func finishWhenIdle() { closing = true }
@@ -284,30 +307,89 @@ public actor ResumeTracker {
                 if tracked.record.state == .timedOut { metrics.timeout(policy: tracked.record.policy) }
             }
         }
-        if let store, !changed.isEmpty {
-            do { try await store.update(changed, owner: owner, now: after) } catch {
-                logger.error("cannot save resume measurements", metadata: ["error": "\(error)"])
-            }
-        }
+        await save(changed, now: after)
         for record in changed where record.state != .tracking || record.isReady { remember(record) }
         for policy in Set(settled.map(\.policy)).sorted() { await checkObjectives(policy, newly: settled.filter { $0.policy == policy }) }
         updateGauges()
     }
 
+    /// Saves what changed, with whatever an earlier save could not; kept
+    /// for the next round when the store refuses (locked, full).
+    func save(_ changed: [ResumeRecord], now: Double) async {
+        guard let store, !(changed.isEmpty && unsaved.isEmpty) else { return }
+        var pending = unsaved.filter { old in !changed.contains { $0.instanceID == old.instanceID && $0.id == old.id } } + changed
+        do {
+            try await storeUnstored(&pending, in: store, now: now)
+            try await store.update(pending, owner: owner, now: now)
+            if !unsaved.isEmpty { logger.info("saved resume measurements held back", metadata: ["count": "\(unsaved.count)"]) }
+            unsaved = []
+            lastBeat = now
+        } catch {
+            if unsaved.isEmpty {
+                logger.error("cannot save resume measurements; trying again each round", metadata: ["error": "\(error)"])
+            }
+            unsaved = pending
+        }
+    }
+
+    /// Measurements the store refused so far, newest version of each.
+    var unsaved: [ResumeRecord] = []
+
+    /// Nothing in flight, told to finish: tries to save what is held back
+    /// for up to `staleAfter`, then says what is lost.
+    func saveBeforeClosing() async throws {
+        let giveUpAt = clock.now() + settings.staleAfter
+        while !unsaved.isEmpty && clock.now() < giveUpAt {
+            try await clock.sleep(seconds: settings.pollInterval)
+            await save([], now: clock.now())
+        }
+        if !unsaved.isEmpty {
+            logger.error("resume measurements could not be stored", metadata: [
+                "count": "\(unsaved.count)", "instances": "\(unsaved.prefix(10).map(\.instanceID).joined(separator: ","))",
+            ])
+        }
+    }
+
+    /// Inserts the records whose first store failed (they have no id), and
+    /// gives them, in flight and finished, their ids.
+    func storeUnstored(_ records: inout [ResumeRecord], in store: ResumeStore, now: Double) async throws {
+        let unstored = records.filter { $0.id == nil }
+        guard !unstored.isEmpty else { return }
+        let stored = try await store.insert(unstored, owner: owner, now: now)
+        let ids = Dictionary(stored.map { ($0.instanceID, $0.id) }, uniquingKeysWith: { first, _ in first })
+        for index in records.indices where records[index].id == nil {
+            let instanceID = records[index].instanceID
+            guard let id = ids[instanceID] ?? nil else { continue }
+            records[index].id = id
+            if inFlight[instanceID]?.record.id == nil { inFlight[instanceID]?.record.id = id }
+            if let last = finished.lastIndex(where: { $0.instanceID == instanceID && $0.id == nil }) { finished[last].id = id }
+        }
+        logger.info("stored resume measurements that could not be stored before", metadata: ["count": "\(stored.count)"])
+    }
+
     func expire(_ tracked: inout Tracked) {
-        if tracked.record.isReady {
+        if let ready = tracked.record.readyTime, ready.at > tracked.record.deadline {
+            // Seen ready, but measured past the deadline (a gap in tracking,
+            // a late adoption): a timeout all the same; the times are kept.
+            tracked.record.state = .timedOut
+            tracked.record.lastState = "ready only after the deadline"
+            logTimeout(tracked.record)
+        } else if tracked.record.isReady {
             // Ready in time; a later phase (status checks after a probe)
             // never came. The resume counts as complete without it.
             tracked.record.state = .complete
         } else {
             tracked.record.state = .timedOut
-            let policy = policies.policy(named: tracked.record.policy)
-            logger.warning("resume timed out", metadata: [
-                "instance": "\(tracked.record.instanceID)", "policy": "\(tracked.record.policy)",
-                "deadline": "\(Int(policy?.deadline ?? tracked.record.deadline - tracked.record.accepted.at)) s",
-                "last-state": "\(tracked.record.lastState ?? "unknown")",
-            ])
+            logTimeout(tracked.record)
         }
+    }
+
+    func logTimeout(_ record: ResumeRecord) {
+        logger.warning("resume timed out", metadata: [
+            "instance": "\(record.instanceID)", "policy": "\(record.policy)",
+            "deadline": "\(String(format: "%.0f", record.deadline - record.accepted.at)) s",
+            "last-state": "\(record.lastState ?? "unknown")",
+        ])
     }
 
     /// Feeds each newly known phase to the histograms once.
@@ -573,8 +655,14 @@ public actor ResumeTracker {
 
     func updateGauges() {
         var counts: [String: Int] = [:]
+        // Every policy ever shown, so that one drained (the built-in
+        // default, a policy since removed from the config) reads 0.
+        for name in gaugePolicies { counts[name] = 0 }
         for policy in policies.policies { counts[policy.name] = 0 }
         for tracked in inFlight.values { counts[tracked.record.policy, default: 0] += 1 }
+        gaugePolicies.formUnion(counts.keys)
         for (policy, count) in counts { metrics.inFlight(policy: policy, count: count) }
     }
+
+    var gaugePolicies: Set<String> = []
 }

@@ -34,7 +34,8 @@ public enum DefaultFleet {
 #                        reachable (after running, for probePort)
 #   spotPrices:          per instanceType/zone/product: steps (at, price) or a
 #                        randomWalk (start, volatility, every, floor)
-#   faults:              errorRate (500/503), resetRate (connection closed), latency,
+#   faults:              errorRate (500/503), resetRate (connection closed), lostReplyRate
+#                        (carried out, then the connection closed: the answer is lost), latency,
 #                        noCapacity (instanceType/zone pairs), startFailureRate
 #                        (a start that goes pending -> stopped, as a missing KMS grant does)
 

@@ -159,10 +159,11 @@ extension FleetSpec {
     }
 
     static func parseFaults(_ node: Node, reader: YAMLReader, context: String) throws(FleetFileError) -> FaultSpec {
-        let fields = try reader.mapping(node, context, allowed: ["errorRate", "resetRate", "latency", "noCapacity", "startFailureRate"])
+        let fields = try reader.mapping(node, context, allowed: ["errorRate", "resetRate", "lostReplyRate", "latency", "noCapacity", "startFailureRate"])
         var faults = FaultSpec()
         if let node = fields["errorRate"] { faults.errorRate = try reader.fraction(node, "\(context).errorRate") }
         if let node = fields["resetRate"] { faults.resetRate = try reader.fraction(node, "\(context).resetRate") }
+        if let node = fields["lostReplyRate"] { faults.lostReplyRate = try reader.fraction(node, "\(context).lostReplyRate") }
         if let node = fields["startFailureRate"] { faults.startFailureRate = try reader.fraction(node, "\(context).startFailureRate") }
         if let node = fields["latency"] { faults.latencyMilliseconds = try reader.duration(node, "\(context).latency") * 1000 }
         if let node = fields["noCapacity"] {

@@ -157,6 +157,9 @@ public struct FaultSpec: Sendable, Equatable {
     public var errorRate: Double = 0
     /// Share of EC2 calls whose connection is closed with no answer.
     public var resetRate: Double = 0
+    /// Share of EC2 calls carried out whose answer is lost: the connection
+    /// closes after the fleet changed, as when a reply dies in transit.
+    public var lostReplyRate: Double = 0
     /// Added to every EC2 answer, in real milliseconds.
     public var latencyMilliseconds: Double = 0
     /// StartInstances of these (type, zone) fails with InsufficientInstanceCapacity.

@@ -123,6 +123,9 @@ public final class SimEngine: Sendable {
             if let code = reply.errorCode {
                 state.errors[code, default: 0] += 1
                 state.buckets.refund(costs)
+            } else if faults.lostReplyRate > 0, state.faultRandom.unit() < faults.lostReplyRate {
+                state.errors["ReplyLost", default: 0] += 1
+                return (.reset, state.fleet.drainProbeChanges())
             }
             return (.reply(reply), state.fleet.drainProbeChanges())
         }

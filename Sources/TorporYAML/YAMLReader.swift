@@ -128,16 +128,37 @@ public struct YAMLReader: Sendable {
         }
     }
 
-    /// `90s`, `1.5m`, `2h`, `250ms`, `1d`, or a plain number of seconds.
-    public func duration(_ node: Node, _ context: String) throws(YAMLFileError) -> Double {
+    /// The longest duration any file may give (100 years, in seconds):
+    /// beyond it a value is a typo, and durations turned into milliseconds or
+    /// nanoseconds further on must stay within a 64-bit integer.
+    public static let longestDuration: Double = 100 * 365 * 86_400
+
+    /// `90s`, `1.5m`, `2h`, `250ms`, `1d`, or a plain number of seconds; at
+    /// most `max` seconds (and never more than `longestDuration`).
+    public func duration(_ node: Node, _ context: String, max: Double = YAMLReader.longestDuration) throws(YAMLFileError) -> Double {
         let text = try string(node, context).trimmingCharacters(in: .whitespaces)
-        guard let seconds = Self.parseDuration(text) else {
+        guard let seconds = Self.parseDurationUnbounded(text) else {
             throw fail(node, "\(context) must be a duration like 30s, 2m, 1h or 250ms, not '\(text)'")
+        }
+        let limit = Swift.min(max, Self.longestDuration)
+        guard seconds <= limit else {
+            throw fail(node, "\(context) must be at most \(Self.describeDuration(limit)), not '\(text)'")
         }
         return seconds
     }
 
+    /// Seconds, or nil for anything else: the number must be finite and not
+    /// negative, and so must the number of seconds it stands for (`1e308d`
+    /// is not a duration).
     public static func parseDuration(_ text: String) -> Double? {
+        guard let seconds = parseDurationUnbounded(text), seconds.isFinite else { return nil }
+        return seconds
+    }
+
+    /// Like `parseDuration`, but a finite number whose seconds overflow
+    /// (`1e308d`) is +infinity rather than nil, so that a caller can say the
+    /// duration is too long instead of not a duration.
+    public static func parseDurationUnbounded(_ text: String) -> Double? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
@@ -147,6 +168,19 @@ public struct YAMLReader: Sendable {
         }
         guard let value = Double(text), value >= 0, value.isFinite else { return nil }
         return value
+    }
+
+    /// A number of seconds in the largest unit that divides it evenly:
+    /// `365d`, `1m`, `100ms`, `2.5s`.
+    public static func describeDuration(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "\(seconds)" }
+        for (suffix, scale) in [("d", 86_400.0), ("h", 3600), ("m", 60), ("s", 1)] where seconds >= scale {
+            let count = seconds / scale
+            if count == count.rounded(), count < 1e15 { return String(format: "%.0f", count) + suffix }
+        }
+        let milliseconds = seconds * 1000
+        if milliseconds == milliseconds.rounded(), milliseconds < 1000 { return String(format: "%.0f", milliseconds) + "ms" }
+        return "\(seconds)s"
     }
 }
 

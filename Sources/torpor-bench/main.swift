@@ -1,6 +1,7 @@
 import Foundation
 import TorporAWS
 import TorporEC2
+import TorporPolicies
 import TorporSigV4
 
 /// Benchmarks, run from a release build:
@@ -14,13 +15,20 @@ enum Bench {
             return 2
         }
         arguments.removeFirst()
+        func usage(_ error: BenchUsageError) -> Int32 {
+            FileHandle.standardError.write(Data("torpor-bench \(name): \(error.message)\n".utf8))
+            printUsage()
+            return 2
+        }
         switch name {
         case "sign":
-            guard let options = numericOptions(arguments, allowed: ["--seconds"]) else { printUsage(); return 2 }
+            let options: [String: Double]
+            do { options = try numericOptions(arguments, allowed: [.seconds]) } catch { return usage(error) }
             SignBenchmark.run(seconds: options["--seconds"] ?? 3)
             return 0
         case "sim":
-            guard let options = numericOptions(arguments, allowed: ["--instances", "--seconds"]) else { printUsage(); return 2 }
+            let options: [String: Double]
+            do { options = try numericOptions(arguments, allowed: [.instances(atLeast: 1), .seconds]) } catch { return usage(error) }
             do {
                 try await SimBenchmark.run(instances: Int(options["--instances"] ?? 10_000), seconds: options["--seconds"] ?? 5)
                 return 0
@@ -29,8 +37,8 @@ enum Bench {
                 return 1
             }
         case "fleet":
-            guard let options = numericOptions(arguments, allowed: ["--instances", "--speed"]),
-                  (options["--instances"] ?? 100) >= 100 else { printUsage(); return 2 }
+            let options: [String: Double]
+            do { options = try numericOptions(arguments, allowed: [.instances(atLeast: 100), .speed]) } catch { return usage(error) }
             do {
                 return try await FleetBenchmark.run(instances: Int(options["--instances"] ?? 10_000), speed: options["--speed"] ?? 40) ? 0 : 1
             } catch {
@@ -38,7 +46,8 @@ enum Bench {
                 return 1
             }
         case "queue":
-            guard let options = numericOptions(arguments, allowed: ["--jobs"]) else { printUsage(); return 2 }
+            let options: [String: Double]
+            do { options = try numericOptions(arguments, allowed: [.jobs]) } catch { return usage(error) }
             do {
                 try await QueueBenchmark.run(jobs: Int(options["--jobs"] ?? 5000))
                 return 0
@@ -47,8 +56,10 @@ enum Bench {
                 return 1
             }
         case "resume":
-            guard let options = numericOptions(arguments, allowed: ["--instances", "--speed", "--poll-interval", "--describe-rate"]),
-                  (options["--instances"] ?? 1000) >= 10 else { printUsage(); return 2 }
+            let options: [String: Double]
+            do {
+                options = try numericOptions(arguments, allowed: [.instances(atLeast: 10), .speed, .pollInterval, .describeRate])
+            } catch { return usage(error) }
             do {
                 return try await ResumeBenchmark.run(
                     instances: Int(options["--instances"] ?? 1000), speed: options["--speed"] ?? 1,
@@ -67,13 +78,23 @@ enum Bench {
         }
     }
 
-    /// `--name value` pairs with positive numbers, or nil for anything else.
-    static func numericOptions(_ arguments: [String], allowed: Set<String>) -> [String: Double]? {
-        guard arguments.count % 2 == 0 else { return nil }
+    /// `--name value` pairs, each value a finite number within its option's
+    /// range (and whole where the option counts something); a
+    /// `BenchUsageError` naming the option otherwise.
+    static func numericOptions(_ arguments: [String], allowed: [NumericOption]) throws(BenchUsageError) -> [String: Double] {
         var options: [String: Double] = [:]
-        for index in stride(from: 0, to: arguments.count, by: 2) {
-            guard allowed.contains(arguments[index]), let value = Double(arguments[index + 1]), value > 0 else { return nil }
-            options[arguments[index]] = value
+        var index = 0
+        while index < arguments.count {
+            let name = arguments[index]
+            guard let option = allowed.first(where: { $0.name == name }) else {
+                let known = allowed.map(\.name).joined(separator: ", ")
+                throw BenchUsageError(message: "unknown option '\(name)'" + (known.isEmpty ? " (this benchmark takes none)" : " (expected one of: \(known))"))
+            }
+            guard index + 1 < arguments.count else { throw BenchUsageError(message: "\(name) needs a value") }
+            let text = arguments[index + 1]
+            guard options[name] == nil else { throw BenchUsageError(message: "\(name) is given twice") }
+            options[name] = try option.value(text)
+            index += 2
         }
         return options
     }
@@ -109,6 +130,47 @@ enum Bench {
 
         """.utf8))
     }
+}
+
+/// A command-line mistake: the message names the option and what it takes.
+struct BenchUsageError: Error {
+    let message: String
+}
+
+/// A numeric option of a benchmark and the values it takes: finite, within
+/// `range`, and whole when it counts something. `Int(...)`, `Duration` and
+/// the clocks are only ever given such values.
+struct NumericOption {
+    let name: String
+    let range: ClosedRange<Double>
+    let whole: Bool
+
+    func value(_ text: String) throws(BenchUsageError) -> Double {
+        let what = whole ? "a whole number" : "a number"
+        let bounds = "\(Self.shown(range.lowerBound)) to \(Self.shown(range.upperBound))"
+        guard let value = Double(text), value.isFinite, range.contains(value), !whole || value == value.rounded() else {
+            throw BenchUsageError(message: "\(name) must be \(what) from \(bounds), not '\(text)'")
+        }
+        return value
+    }
+
+    static func shown(_ value: Double) -> String {
+        value == value.rounded() ? String(format: "%.0f", value) : "\(value)"
+    }
+
+    /// Real seconds a benchmark runs for.
+    static let seconds = NumericOption(name: "--seconds", range: 0.1...3600, whole: false)
+    /// Simulated instances.
+    static func instances(atLeast least: Double) -> NumericOption {
+        NumericOption(name: "--instances", range: least...1_000_000, whole: true)
+    }
+    /// Simulated seconds per real second.
+    static let speed = NumericOption(name: "--speed", range: 0.1...10_000, whole: false)
+    static let jobs = NumericOption(name: "--jobs", range: 1...10_000_000, whole: true)
+    /// The tracker's, as `resume.pollInterval` takes it.
+    static let pollInterval = NumericOption(name: "--poll-interval", range: ResumeSettings.pollIntervalRange, whole: false)
+    /// The tracker's, as `resume.describeRate` takes it.
+    static let describeRate = NumericOption(name: "--describe-rate", range: ResumeSettings.describeRateRange, whole: false)
 }
 
 /// Signs the issue's StopInstances request: the same request value and

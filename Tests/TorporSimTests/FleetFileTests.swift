@@ -286,6 +286,7 @@ struct FleetFileTests {
         faults:
           errorRate: 0.25
           resetRate: 0.5
+          lostReplyRate: 0.125
           latency: 150ms
           startFailureRate: 1
           noCapacity:
@@ -300,6 +301,7 @@ struct FleetFileTests {
         """, file: "f.yaml")
         #expect(spec.faults.errorRate == 0.25)
         #expect(spec.faults.resetRate == 0.5)
+        #expect(spec.faults.lostReplyRate == 0.125)
         #expect(spec.faults.latencyMilliseconds == 150)
         #expect(spec.faults.startFailureRate == 1)
         #expect(spec.faults.noCapacity == [.init(instanceType: "m5.large", zone: "us-east-1a")])

@@ -77,7 +77,9 @@ struct Enqueue: AsyncParsableCommand {
 
     static func time(_ text: String, now: Double) -> Double? {
         if let seconds = ISO8601.parse(text) { return Double(seconds) }
-        if let delay = YAMLReader.parseDuration(text) { return now + delay }
+        // A delay of at most YAMLReader.longestDuration (100 years): more is a
+        // typo, and would not survive the round trip through a timestamp.
+        if let delay = YAMLReader.parseDuration(text), delay <= YAMLReader.longestDuration { return now + delay }
         return nil
     }
 
@@ -180,7 +182,12 @@ struct Jobs: AsyncParsableCommand {
 extension JobState: ExpressibleByArgument {}
 
 enum JobRendering {
-    static func time(_ seconds: Double) -> String { ISO8601.format(Int64(seconds)) }
+    /// A stored time as ISO 8601; a damaged one (not finite, before 1970,
+    /// after 9999) as its number, never a trap.
+    static func time(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0, seconds < 253_402_300_800 else { return "invalid time \(seconds)" }
+        return ISO8601.format(Int64(seconds))
+    }
 
     static func json(_ job: Job) -> [String: Any] { json(job, full: false) }
 

@@ -127,7 +127,7 @@ struct ResumeTrackingOptions {
         } catch {
             printError("warning: resume times will not be stored: \(error)")
         }
-        let owner = "cli@\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+        let owner = TrackerOwner.current("cli")
         let tracker = ResumeTracker(ec2: ec2, clock: WallFleetClock(), store: store, policies: configuration.resume,
                                     prober: NetworkProber(transport: CurlTransport()), owner: owner, logger: logger)
         return ResumeSession(tracker: tracker, settings: configuration.resume, follow: follow, stored: store != nil)
@@ -163,11 +163,11 @@ struct ResumeSession {
     func handOver(quiet: Bool) async {
         await tracker.release()
         let remaining = await tracker.inFlightCount
+        let unstored = stored ? await tracker.unstoredInFlightCount : remaining
         guard remaining > 0, !quiet else { return }
-        if stored {
-            printError("\(remaining) resume(s) in flight left to `torpor worker`")
-        } else {
-            printError("\(remaining) resume(s) in flight not followed to the end: they could not be stored for `torpor worker`")
+        if remaining > unstored { printError("\(remaining - unstored) resume(s) in flight left to `torpor worker`") }
+        if unstored > 0 {
+            printError("\(unstored) resume(s) in flight not followed to the end: they could not be stored for `torpor worker`")
         }
     }
 
@@ -301,6 +301,10 @@ enum ResumeRendering {
                            verdict(stats.objectivesMet)])
             }
             lines.append(table.render())
+            if policy.summary.unfollowed > 0 {
+                lines.append("note: \(policy.summary.unfollowed) resume(s) still marked in flight past their deadline: no tracker followed "
+                             + "them to the end (run `torpor worker` on this queue to pick them up)")
+            }
             for violation in policy.violations {
                 let ids = violation.instanceIDs.prefix(10).joined(separator: ", ")
                     + (violation.instanceIDs.count > 10 ? " and \(violation.instanceIDs.count - 10) more" : "")

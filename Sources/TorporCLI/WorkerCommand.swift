@@ -73,13 +73,14 @@ struct WorkerCommand: AsyncParsableCommand {
         options.firstPoll = configuration.fleet.firstPoll
         options.waitDeadline = configuration.fleet.waitTimeout
         options.tagInstances = configuration.fleet.tagInstances
-        // One tracker per host and queue: a restarted worker takes its own
-        // in-flight resumes back at once.
+        // Its rows are its own (worker@HOST:PID); a restarted worker sees
+        // that its predecessor's process is gone and takes them at once.
         var trackerSettings = ResumeTracker.Settings(configuration.resume)
         trackerSettings.keepFinished = false
+        trackerSettings.ownerGone = { TrackerOwner.isGone($0) }
         let tracker = ResumeTracker(
             ec2: ec2, clock: WallFleetClock(), store: try ResumeStore(queue: queue), policies: configuration.resume,
-            prober: NetworkProber(transport: CurlTransport()), owner: "worker@\(ProcessInfo.processInfo.hostName)",
+            prober: NetworkProber(transport: CurlTransport()), owner: TrackerOwner.current("worker"),
             settings: trackerSettings, logger: logger)
         let runner = JobRunner(ec2: ec2, clock: WallFleetClock(), executorOptions: options, logger: logger, resumes: tracker)
 

@@ -241,6 +241,10 @@ public enum HTMLReport {
 
         out += "<h3>Summary</h3>\n"
         out += statsTable([policy.summary], policy: policy, typeColumn: false)
+        if policy.summary.unfollowed > 0 {
+            out += "<p class=\"note bad-text\">\(plural(policy.summary.unfollowed, "resume")) still marked in flight past the deadline: "
+                + "no tracker followed them to the end (run <code>torpor worker</code> on this queue to pick them up).</p>\n"
+        }
 
         out += "<h3>Resume time distribution</h3>\n"
         if withData {

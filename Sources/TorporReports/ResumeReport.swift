@@ -70,6 +70,9 @@ public struct ResumeStats: Codable, Sendable, Equatable {
     /// Started and failed to stay up (EC2 put the instance back to stopped).
     public var failed: Int
     public var inFlight: Int
+    /// Still marked in flight a minute past their deadline: no tracker
+    /// followed them to the end (none ran on this queue since).
+    public var unfollowed: Int
     public var hibernationResumes: Int
     public var coldBoots: Int
     /// Nil when there is nothing to take a percentile of, or when the
@@ -87,13 +90,14 @@ public struct ResumeStats: Codable, Sendable, Equatable {
     public init(instanceType: String? = nil, count: Int = 0, completed: Int = 0, timeouts: Int = 0, failed: Int = 0,
                 inFlight: Int = 0, hibernationResumes: Int = 0, coldBoots: Int = 0, p50: Double? = nil, p95: Double? = nil,
                 max: Double? = nil, p50TimedOut: Bool = false, p95TimedOut: Bool = false, maxTimedOut: Bool = false,
-                objectivesMet: Bool? = nil) {
+                objectivesMet: Bool? = nil, unfollowed: Int = 0) {
         self.instanceType = instanceType
         self.count = count
         self.completed = completed
         self.timeouts = timeouts
         self.failed = failed
         self.inFlight = inFlight
+        self.unfollowed = unfollowed
         self.hibernationResumes = hibernationResumes
         self.coldBoots = coldBoots
         self.p50 = p50

@@ -120,6 +120,10 @@ public struct ResumeReportBuilder: Sendable {
             summary: summary, byInstanceType: byType, phases: phases, violations: violations, slowest: Array(slowest))
     }
 
+    /// A resume still marked in flight this long past its deadline has no
+    /// tracker: any tracker would have settled it at the deadline.
+    public static let unfollowedAfter: Double = 60
+
     func stats(_ records: [ResumeRecord], type: String?) -> ResumeStats {
         // A resume whose readiness was seen counts, even while its later
         // phases are still being followed.
@@ -130,13 +134,14 @@ public struct ResumeReportBuilder: Sendable {
             return value.isFinite ? (value, false) : (nil, true)
         }
         let (p50, p50Out) = figure(0.5), (p95, p95Out) = figure(0.95), (max, maxOut) = figure(1)
+        let unfollowed = records.filter { $0.state == .tracking && !$0.isReady && now > $0.deadline + Self.unfollowedAfter }.count
         return ResumeStats(
             instanceType: type, count: sorted.count,
             completed: settled.filter { $0.state == .complete || $0.state == .tracking }.count,
             timeouts: settled.filter { $0.state == .timedOut }.count, failed: settled.filter { $0.state == .failed }.count,
-            inFlight: records.count - settled.count,
+            inFlight: records.count - settled.count - unfollowed,
             hibernationResumes: records.filter { $0.mode == .hibernation }.count, coldBoots: records.filter { $0.mode == .cold }.count,
-            p50: p50, p95: p95, max: max, p50TimedOut: p50Out, p95TimedOut: p95Out, maxTimedOut: maxOut)
+            p50: p50, p95: p95, max: max, p50TimedOut: p50Out, p95TimedOut: p95Out, maxTimedOut: maxOut, unfollowed: unfollowed)
     }
 
     public static func row(_ record: ResumeRecord) -> ResumeRow {

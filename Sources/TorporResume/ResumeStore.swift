@@ -140,14 +140,26 @@ public struct ResumeStore: Sendable {
     /// Takes over in-flight resumes: the owner's own (a restarted worker
     /// keeps its name), released ones, and those whose tracker has not been
     /// heard of for `staleAfter` seconds.
-    public func adopt(owner: String, now: Double, staleAfter: Double) async throws(QueueError) -> [ResumeRecord] {
+    /// Also, at once, the rows of the owners in `gone` (trackers known to
+    /// have ended, whatever their heartbeat says).
+    public func adopt(owner: String, now: Double, staleAfter: Double, gone: [String] = []) async throws(QueueError) -> [ResumeRecord] {
         try await write("pick up in-flight resumes") { db in
+            let goneList = gone.isEmpty ? "" : " OR owner IN (" + Array(repeating: "?", count: gone.count).joined(separator: ", ") + ")"
+            var arguments: [(any DatabaseValueConvertible)?] = [owner, now, owner, now - staleAfter]
+            arguments += gone.map { $0 }
             try db.execute(sql: """
                 UPDATE resume SET owner = ?, heartbeatAt = ?
-                WHERE state = 'tracking' AND (owner IS NULL OR owner = ? OR heartbeatAt < ?)
-                """, arguments: [owner, now, owner, now - staleAfter])
+                WHERE state = 'tracking' AND (owner IS NULL OR owner = ? OR heartbeatAt < ?\(goneList))
+                """, arguments: StatementArguments(arguments))
             return try Row.fetchAll(db, sql: "SELECT * FROM resume WHERE state = 'tracking' AND owner = ? ORDER BY id", arguments: [owner])
                 .map(Self.record)
+        }
+    }
+
+    /// The trackers that own in-flight rows.
+    public func owners() async throws(QueueError) -> [String] {
+        try await read("read the owners of in-flight resumes") { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT owner FROM resume WHERE state = 'tracking' AND owner IS NOT NULL ORDER BY owner")
         }
     }
 

@@ -43,6 +43,10 @@ public actor ResumeTracker {
         public var staleAfter: Double = 30
         /// How often to look in the store for rows to adopt.
         public var adoptEvery: Double = 10
+        /// Whether the tracker that owns rows has ended (its rows are
+        /// adopted at once, not after `staleAfter`); nil: only the heartbeat
+        /// tells. See `TrackerOwner`.
+        public var ownerGone: (@Sendable (String) -> Bool)?
         /// Keep every finished resume in `finished`, for a command that
         /// reports what it started. Off in the worker, which runs for months:
         /// its resumes are in the store.
@@ -128,6 +132,9 @@ public actor ResumeTracker {
     }
 
     public var inFlightCount: Int { inFlight.count }
+    /// In-flight resumes the store has no row for (it refused the insert):
+    /// no other tracker can take them over.
+    public var unstoredInFlightCount: Int { inFlight.values.filter { $0.record.id == nil }.count }
 
     // MARK: Registering
 
@@ -186,7 +193,9 @@ public actor ResumeTracker {
         guard let store else { return }
         lastAdopt = clock.now()
         do {
-            let records = try await store.adopt(owner: owner, now: clock.now(), staleAfter: settings.staleAfter)
+            var gone: [String] = []
+            if let ownerGone = settings.ownerGone { gone = try await store.owners().filter { $0 != owner && ownerGone($0) } }
+            let records = try await store.adopt(owner: owner, now: clock.now(), staleAfter: settings.staleAfter, gone: gone)
             let new = records.filter { inFlight[$0.instanceID]?.record.id != $0.id }
             for record in new { await follow(record, lower: record.checkedAt) }
             if !new.isEmpty {

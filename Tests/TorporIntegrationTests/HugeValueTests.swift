@@ -205,4 +205,35 @@ struct HugeValueTests {
         let first = result.stderr.split(separator: "\n").first.map(String.init) ?? ""
         #expect(first.hasPrefix("torpor-bench \(arguments[0]): \(option)") || first.contains("'\(option)'"), "\(first)")
     }
+
+    // MARK: The queue's times
+
+    @Test("torpor enqueue --not-before: a delay beyond 100 years is a usage error (exit 2), not a trap")
+    func absurdNotBefore() async throws {
+        try await withTemporaryQueueDirectory { directory in
+            let queue = directory + "/queue.sqlite"
+            let result = try await torpor(["enqueue", "start", "--tag", "Env=dev", "--not-before", "1e300s", "--queue", queue],
+                                          environment: isolatedEnvironment())
+            #expect(result.status == 2, "stderr: \(result.stderr)")
+            #expect(result.stderr.contains("--not-before '1e300s'"), "\(result.stderr)")
+        }
+    }
+
+    @Test("a stored time out of range (a damaged row) reads as invalid, not a trap",
+          arguments: [1e300, -5, .infinity, .nan, 253_402_300_800])
+    func damagedJobTimes(seconds: Double) {
+        #expect(JobRendering.time(seconds).hasPrefix("invalid time"))
+    }
+
+    @Test("stored times in range read as ISO 8601")
+    func jobTimes() {
+        #expect(JobRendering.time(1_764_188_731) == "2025-11-26T20:25:31.000Z")
+    }
+}
+
+func withTemporaryQueueDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("torpor-huge-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    return try await body(directory)
 }

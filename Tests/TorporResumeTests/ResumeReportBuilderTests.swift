@@ -234,4 +234,26 @@ struct ResumeReportBuilderTests {
         #expect(section.byInstanceType.first?.inFlight == 2)
         #expect(Set(section.slowest.map(\.instanceID)) == ["i-1", "i-4"], "unready in-flight resumes are not in the table")
     }
+
+    @Test("resumes still marked in flight a minute past their deadline are counted unfollowed, not in flight")
+    func unfollowed() throws {
+        let settings = Self.settings()
+        let web = settings.policies[0] // deadline 120 s
+        let records = [
+            record("i-now", policy: web, accepted: Self.now - 100, ready: nil, state: .tracking, lastState: "pending"),
+            // 30 s past its deadline: a tracker may be about to settle it.
+            record("i-late", policy: web, accepted: Self.now - 150, ready: nil, state: .tracking, lastState: "running"),
+            // An hour past: nobody follows it.
+            record("i-lost", policy: web, accepted: Self.now - 3720, ready: nil, state: .tracking, lastState: "pending"),
+            record("i-lost2", policy: web, type: "c5.large", accepted: Self.now - 1000, ready: nil, state: .tracking),
+        ]
+        let report = ResumeReportBuilder(settings: settings, since: Self.now - 7200, now: Self.now).build(records)
+        let section = try #require(report.policies.first { $0.name == "web" })
+        #expect(section.summary.inFlight == 2)
+        #expect(section.summary.unfollowed == 2)
+        #expect(section.summary.count == 0)
+        #expect(section.byInstanceType.first { $0.instanceType == "c5.large" }?.unfollowed == 1)
+        #expect(section.byInstanceType.first { $0.instanceType == "m5.large" }?.unfollowed == 1)
+        #expect(section.byInstanceType.first { $0.instanceType == "m5.large" }?.inFlight == 2)
+    }
 }

@@ -162,6 +162,40 @@ struct ResumeStoreTests {
         }
     }
 
+    @Test("owners lists who holds in-flight rows; adopt takes the rows of owners named gone at once, whatever their heartbeat")
+    func adoptFromGoneOwners() async throws {
+        try await withStore { store, _ in
+            _ = try await store.insert([record("i-1", ready: nil, state: .tracking)], owner: "worker@h:101", now: t0)
+            _ = try await store.insert([record("i-2", ready: nil, state: .tracking)], owner: "worker@h:102", now: t0)
+            _ = try await store.insert([record("i-3", ready: nil, state: .tracking)], owner: "cli@h:103", now: t0)
+            _ = try await store.insert([record("i-4", ready: nil, state: .complete)], owner: "cli@h:104", now: t0)
+            #expect(try await store.owners() == ["cli@h:103", "worker@h:101", "worker@h:102"], "settled rows have no owner")
+            // Fresh heartbeats: only the gone owners' rows move.
+            let adopted = try await store.adopt(owner: "worker@h:200", now: t0 + 1, staleAfter: 30, gone: ["worker@h:101", "cli@h:103"])
+            #expect(adopted.map(\.instanceID) == ["i-1", "i-3"])
+            #expect(try await store.owners() == ["worker@h:102", "worker@h:200"])
+            #expect(try await store.adopt(owner: "worker@h:300", now: t0 + 2, staleAfter: 30, gone: []).isEmpty)
+        }
+    }
+
+    @Test("TrackerOwner: a process of this host that ended is gone; a live one, another host's or a malformed name is not")
+    func trackerOwner() async throws {
+        let host = ProcessInfo.processInfo.hostName
+        let me = TrackerOwner.current("worker")
+        #expect(me == "worker@\(host):\(ProcessInfo.processInfo.processIdentifier)")
+        #expect(!TrackerOwner.isGone(me), "this process is alive")
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        let ended = "worker@\(host):\(child.processIdentifier)"
+        #expect(TrackerOwner.isGone(ended), "an ended (and reaped) process")
+        #expect(!TrackerOwner.isGone("worker@another-host-\(UUID().uuidString):\(child.processIdentifier)"), "another host: the heartbeat decides")
+        for malformed in ["worker@\(host)", "worker@\(host):", "worker@\(host):abc", "worker@\(host):-1", "nohost", ""] {
+            #expect(!TrackerOwner.isGone(malformed), "\(malformed)")
+        }
+    }
+
     @Test("two stores over one file (a worker restarted): rows survive and are picked up")
     func survivesReopening() async throws {
         try await withTemporaryDirectory { directory in

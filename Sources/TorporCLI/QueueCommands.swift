@@ -69,7 +69,7 @@ struct Enqueue: AsyncParsableCommand {
         if action == .stop && noWait { throw ValidationError("--no-wait goes with start jobs: a stop job always confirms its outcome") }
         if hibernate && force { throw ValidationError("--hibernate and --force cannot be combined") }
         if let notBefore, Self.time(notBefore, now: 0) == nil {
-            throw ValidationError("--not-before '\(notBefore)' is neither an ISO 8601 time (2026-11-27T07:00:00Z) nor a delay (30m, 2h)")
+            throw ValidationError("--not-before '\(notBefore)' is neither an ISO 8601 time (2026-11-27T07:00:00Z) nor a delay of at most 100 years (30m, 2h)")
         }
         if let maxShare, !(0...1).contains(maxShare) { throw ValidationError("--max-share must be between 0 and 1") }
         if let maxAttempts, maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }

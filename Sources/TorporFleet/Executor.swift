@@ -247,8 +247,9 @@ actor FleetRun {
             }
             return []
         case .failure(let error as AWSServiceError):
-            // The client may have retried within this call after an answer
-            // was lost: whatever is sent again keeps this first send.
+            // An attempt within this call may have been carried out with its
+            // answer lost (the client, or libcurl on a reused connection,
+            // sent it again): whatever is sent again keeps this first send.
             return try await handle(error, batch).map { again in
                 var again = again
                 again.firstSentAt = again.firstSentAt ?? batch.firstSentAt ?? sentAt
@@ -274,8 +275,10 @@ actor FleetRun {
     /// Hands the starts EC2 accepted to the resume tracker. Stopped before:
     /// accepted by this call. Pending or running before, where the plan saw
     /// the instance stopped: a start of ours whose answer was lost (the
-    /// client retried it, or this batch is a resend), accepted at some
-    /// moment since the batch was first sent.
+    /// client retried, libcurl resent on a fresh connection, or this batch
+    /// is a resend), accepted at some moment since the batch was first sent.
+    /// (Someone else starting the instance between the plan and the call
+    /// would be taken for ours: the window is seconds.)
     func announceStarts(_ answer: StateChangeResult, batch: Batch, sentAt: Double, answeredAt: Double,
                         to handler: @Sendable (AcceptedStarts) async -> Void) async {
         var now: [EC2Instance] = [], earlier: [EC2Instance] = []

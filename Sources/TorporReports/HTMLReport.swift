@@ -326,7 +326,9 @@ public enum HTMLReport {
         for violation in policy.violations {
             // Past 100 s formatSeconds drops the tenths; a measurement just
             // over its limit must not read as equal to it.
-            let actual = violation.actual.map { $0 < 99.95 ? formatSeconds($0) : "\(decimal($0, places: 1)) s (\(formatSeconds($0)))" }
+            let actual = violation.actual.map {
+                !$0.isFinite || $0 < 99.95 || $0 >= hugeSeconds ? formatSeconds($0) : "\(decimal($0, places: 1)) s (\(formatSeconds($0)))"
+            }
                 ?? "> deadline"
             out += "<li><div class=\"violation-head\"><span class=\"objective\">\(escape(violation.objective))</span> "
             out += "limit <strong>\(escape(formatSeconds(violation.limit)))</strong>, actual <strong class=\"bad-text\">\(escape(actual))</strong>"

@@ -108,25 +108,32 @@ public struct ResumeStore: Sendable {
         }
     }
 
-    /// Saves what a round learnt, and stamps the owner's heartbeat.
-    public func update(_ records: [ResumeRecord], owner: String, now: Double) async throws(QueueError) {
+    /// Saves what a round learnt, and stamps the owner's heartbeat. Only
+    /// rows the owner holds (or settled ones) are written; returns the ids
+    /// of in-flight rows another tracker holds now (it took them over while
+    /// this one was silent) or that were released.
+    @discardableResult
+    public func update(_ records: [ResumeRecord], owner: String, now: Double) async throws(QueueError) -> [Int64] {
         try await write("save resume measurements") { db in
             let statement = try db.cachedStatement(sql: """
                 UPDATE resume SET runningAt = ?, runningError = ?, statusOkAt = ?, statusOkError = ?, probeAt = ?, probeError = ?,
                     state = ?, lastState = ?, detail = ?, checkedAt = ?, privateIP = ?,
                     owner = CASE WHEN ? = 'tracking' THEN owner ELSE NULL END
-                WHERE id = ?
+                WHERE id = ? AND (owner = ? OR (owner IS NULL AND state != 'tracking'))
                 """)
+            var lost: [Int64] = []
             for record in records {
                 guard let id = record.id else { continue }
                 try statement.execute(arguments: [
                     record.running?.at, record.running?.error, record.statusOK?.at, record.statusOK?.error,
                     record.probeOK?.at, record.probeOK?.error, record.state.rawValue, record.lastState, record.detail,
-                    record.checkedAt, record.privateIP, record.state.rawValue, id,
+                    record.checkedAt, record.privateIP, record.state.rawValue, id, owner,
                 ])
+                if db.changesCount == 0 { lost.append(id) }
             }
             try db.cachedStatement(sql: "UPDATE resume SET heartbeatAt = ? WHERE owner = ? AND state = 'tracking'")
                 .execute(arguments: [now, owner])
+            return lost
         }
     }
 
@@ -137,11 +144,10 @@ public struct ResumeStore: Sendable {
         }
     }
 
-    /// Takes over in-flight resumes: the owner's own (a restarted worker
-    /// keeps its name), released ones, and those whose tracker has not been
-    /// heard of for `staleAfter` seconds.
-    /// Also, at once, the rows of the owners in `gone` (trackers known to
-    /// have ended, whatever their heartbeat says).
+    /// Takes over in-flight resumes: the owner's own, released ones, those
+    /// whose tracker has not been heard of for `staleAfter` seconds, and, at
+    /// once, those of the owners in `gone` (trackers known to have ended,
+    /// whatever their heartbeat says).
     public func adopt(owner: String, now: Double, staleAfter: Double, gone: [String] = []) async throws(QueueError) -> [ResumeRecord] {
         try await write("pick up in-flight resumes") { db in
             let goneList = gone.isEmpty ? "" : " OR owner IN (" + Array(repeating: "?", count: gone.count).joined(separator: ", ") + ")"

@@ -165,8 +165,16 @@ public actor ResumeTracker {
         updateGauges()
     }
 
+    /// Whether two records are the same resume: by row id, or, while
+    /// neither has one (the store refused them), by when the start was
+    /// accepted.
+    static func same(_ a: ResumeRecord, _ b: ResumeRecord) -> Bool {
+        guard a.instanceID == b.instanceID else { return false }
+        return a.id != nil || b.id != nil ? a.id == b.id : a.accepted.at == b.accepted.at
+    }
+
     func follow(_ record: ResumeRecord, lower: Double) async {
-        if let old = inFlight[record.instanceID], old.record.id != record.id {
+        if let old = inFlight[record.instanceID], !Self.same(old.record, record) {
             // Two starts of the same instance: the earlier resume never got
             // anywhere the tracker could see. (An adopted row can be the
             // earlier one.)
@@ -174,8 +182,8 @@ public actor ResumeTracker {
             var superseded = earlier
             superseded.state = superseded.isReady ? .complete : .failed
             superseded.detail = superseded.isReady ? nil : "superseded by a later start"
-            try? await store?.update([superseded], owner: owner, now: clock.now())
-            guard later.id == record.id else { return }
+            await save([superseded], now: clock.now())
+            guard Self.same(later, record) else { return }
         }
         var bounds: [ResumePhase: Double] = [:]
         for phase in record.phases where record.time(phase) == nil { bounds[phase] = max(lower, record.accepted.at - record.accepted.error) }
@@ -187,16 +195,21 @@ public actor ResumeTracker {
             reported: Set(record.phases.filter { record.time($0) != nil }))
     }
 
-    /// Picks up in-flight resumes from the store: this owner's own (after a
-    /// restart) and those of trackers that stopped or died.
+    /// Picks up in-flight resumes from the store: those of trackers that
+    /// stopped (released), ended (`ownerGone`) or went silent.
     public func adopt() async {
         guard let store else { return }
         lastAdopt = clock.now()
+        // Rows still marked in flight because their last save failed are
+        // this tracker's own news, not orphans: save them first.
+        await save([], now: clock.now())
         do {
             var gone: [String] = []
             if let ownerGone = settings.ownerGone { gone = try await store.owners().filter { $0 != owner && ownerGone($0) } }
             let records = try await store.adopt(owner: owner, now: clock.now(), staleAfter: settings.staleAfter, gone: gone)
-            let new = records.filter { inFlight[$0.instanceID]?.record.id != $0.id }
+            let new = records.filter { row in
+                !(inFlight[row.instanceID].map { Self.same($0.record, row) } ?? false) && !unsaved.contains { Self.same($0, row) }
+            }
             for record in new { await follow(record, lower: record.checkedAt) }
             if !new.isEmpty {
                 logger.info("picked up in-flight resumes", metadata: ["count": "\(new.count)"])
@@ -219,22 +232,34 @@ public actor ResumeTracker {
     /// resumes from the store as it goes (the worker does; a command line
     /// follows only its own).
     public func run(adopting: Bool) async throws {
-        while true {
-            try Task.checkCancellation()
-            if closing && inFlight.isEmpty {
-                try await saveBeforeClosing()
-                return
+        do {
+            while true {
+                try Task.checkCancellation()
+                if closing && inFlight.isEmpty {
+                    try await saveBeforeClosing()
+                    return
+                }
+                if adopting, clock.now() - lastAdopt >= settings.adoptEvery { await adopt() }
+                await beat()
+                try await step()
             }
-            if adopting, clock.now() - lastAdopt >= settings.adoptEvery { await adopt() }
-            await beat()
-            try await step()
+        } catch {
+            // Cancelled (a shutdown, Ctrl-C): what the store refused so far
+            // gets one last try (store writes finish even when cancelled).
+            await save([], now: clock.now())
+            if !unsaved.isEmpty {
+                logger.error("resume measurements could not be stored", metadata: [
+                    "count": "\(unsaved.count)", "instances": "\(unsaved.prefix(10).map(\.instanceID).joined(separator: ","))",
+                ])
+            }
+            throw error
         }
     }
 
     /// Stamps this tracker's heartbeat when rounds alone would not (slow
     /// looks, nothing due): others adopt its rows only once it is silent.
     func beat() async {
-        guard let store, !inFlight.isEmpty, clock.now() - lastBeat >= settings.staleAfter / 3 else { return }
+        guard let store, !(inFlight.isEmpty && unsaved.isEmpty), clock.now() - lastBeat >= settings.staleAfter / 3 else { return }
         lastBeat = clock.now()
         do { try await store.heartbeat(owner: owner, now: lastBeat) } catch {
             logger.error("cannot stamp the resume tracker's heartbeat", metadata: ["error": "\(error)"])
@@ -326,10 +351,11 @@ public actor ResumeTracker {
     /// for the next round when the store refuses (locked, full).
     func save(_ changed: [ResumeRecord], now: Double) async {
         guard let store, !(changed.isEmpty && unsaved.isEmpty) else { return }
-        var pending = unsaved.filter { old in !changed.contains { $0.instanceID == old.instanceID && $0.id == old.id } } + changed
+        var pending = unsaved.filter { old in !changed.contains { Self.same($0, old) } } + changed
         do {
             try await storeUnstored(&pending, in: store, now: now)
-            try await store.update(pending, owner: owner, now: now)
+            let lost = Set(try await store.update(pending, owner: owner, now: now))
+            if !lost.isEmpty { letGo(lost) }
             if !unsaved.isEmpty { logger.info("saved resume measurements held back", metadata: ["count": "\(unsaved.count)"]) }
             unsaved = []
             lastBeat = now
@@ -339,6 +365,16 @@ public actor ResumeTracker {
             }
             unsaved = pending
         }
+    }
+
+    /// Stops following rows another tracker took over (this one was silent
+    /// past `staleAfter`): one tracker per row, or both would count it.
+    func letGo(_ ids: Set<Int64>) {
+        let gone = inFlight.values.filter { $0.record.id.map(ids.contains) ?? false }.map(\.record.instanceID)
+        for id in gone { inFlight[id] = nil }
+        logger.warning("in-flight resumes taken over by another tracker; no longer following them",
+                       metadata: ["count": "\(gone.count)", "instances": "\(gone.prefix(10).joined(separator: ","))"])
+        updateGauges()
     }
 
     /// Measurements the store refused so far, newest version of each.
@@ -365,13 +401,12 @@ public actor ResumeTracker {
         let unstored = records.filter { $0.id == nil }
         guard !unstored.isEmpty else { return }
         let stored = try await store.insert(unstored, owner: owner, now: now)
-        let ids = Dictionary(stored.map { ($0.instanceID, $0.id) }, uniquingKeysWith: { first, _ in first })
-        for index in records.indices where records[index].id == nil {
-            let instanceID = records[index].instanceID
-            guard let id = ids[instanceID] ?? nil else { continue }
-            records[index].id = id
-            if inFlight[instanceID]?.record.id == nil { inFlight[instanceID]?.record.id = id }
-            if let last = finished.lastIndex(where: { $0.instanceID == instanceID && $0.id == nil }) { finished[last].id = id }
+        for (index, row) in zip(records.indices.filter { records[$0].id == nil }, stored) {
+            // Inserted in order: the row is the record at `index`.
+            let before = records[index]
+            records[index].id = row.id
+            if let tracked = inFlight[before.instanceID], Self.same(tracked.record, before) { inFlight[before.instanceID]?.record.id = row.id }
+            if let last = finished.lastIndex(where: { Self.same($0, before) }) { finished[last].id = row.id }
         }
         logger.info("stored resume measurements that could not be stored before", metadata: ["count": "\(stored.count)"])
     }

@@ -79,5 +79,9 @@ struct HTMLReportHugeValueTests {
         #expect(html.contains("<h2>damaged</h2>"))
         #expect(html.contains("1e+20 s"))
         #expect(html.contains("Resumes since —"))
+        // The violations' actual values: an exponent, a dash; never hundreds of digits.
+        #expect(html.contains("actual <strong class=\"bad-text\">1e+300 s</strong>"), "\(html)")
+        #expect(html.contains("actual <strong class=\"bad-text\">—</strong>"))
+        #expect(!html.contains(String(repeating: "0", count: 40)), "a huge number written out in full")
     }
 }

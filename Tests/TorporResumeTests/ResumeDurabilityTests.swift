@@ -60,12 +60,17 @@ struct ResumeDurabilityTests {
             try await withTemporaryDirectory { directory in
                 let path = directory + "/queue.sqlite"
                 let store = try ResumeStore(queue: SQLiteJobQueue(path: path, busyTimeout: 0.2))
-                let lock = try HeldLock(path: path, seconds: 2)
+                let lock = try HeldLock(path: path)
                 defer { lock.stop() }
                 let tracker = sim.tracker(Self.settings(), store: store)
                 try await sim.startAll { await tracker.register($0) }
+                // Readers pass an exclusive lock in WAL mode: nothing was written.
                 #expect(try await store.records(since: 0).isEmpty, "the lock kept the first insert out")
                 let tracking = track(tracker)
+                // A few rounds against the locked store, then it frees up.
+                try await sim.clock.sleep(seconds: 6)
+                #expect(try await store.records(since: 0).isEmpty, "still locked: nothing written")
+                lock.stop()
                 try await finish(tracker, tracking)
 
                 let finished = await tracker.finished
@@ -83,24 +88,46 @@ struct ResumeDurabilityTests {
     @Test("a tracker looking rarely still stamps its heartbeat: another cannot adopt its live rows")
     func heartbeatBetweenSlowLooks() async throws {
         // Objectives of a second: every resume is a straggler at once and
-        // looked at every 40 s; others call a tracker dead after 6 s.
-        try await withSimulator(Self.batchFleet(6, resume: DurationDistribution(median: 120, p95: 150)), speed: 20) { sim in
+        // looked at every 60 s; others call a tracker dead after 12 s, and
+        // it beats every 4 s: 8 simulated seconds (2 real) of margin.
+        try await withSimulator(Self.batchFleet(6, resume: DurationDistribution(median: 120, p95: 150)), speed: 4) { sim in
             try await withStore { store, _ in
                 let tracker = sim.tracker(Self.settings(objectives: ResumeObjectives(max: 1)), store: store) {
-                    $0.slowInterval = 40
-                    $0.staleAfter = 6
+                    $0.slowInterval = 60
+                    $0.staleAfter = 12
                 }
                 try await sim.startAll { await tracker.register($0) }
                 let tracking = track(tracker)
                 defer { tracking.cancel() }
                 let start = sim.clock.now()
-                while sim.clock.now() - start < 30 {
-                    try await sim.clock.sleep(seconds: 3)
-                    let stolen = try await store.adopt(owner: "other", now: sim.clock.now(), staleAfter: 6)
+                while sim.clock.now() - start < 40 {
+                    try await sim.clock.sleep(seconds: 4)
+                    let stolen = try await store.adopt(owner: "other", now: sim.clock.now(), staleAfter: 12)
                     #expect(stolen.isEmpty, "\(stolen.count) live rows adopted at +\(Int(sim.clock.now() - start)) s")
                     if !stolen.isEmpty { break }
                 }
                 #expect(await tracker.inFlightCount == 6)
+            }
+        }
+    }
+
+    @Test("rows another tracker took over are let go: never written again, not followed twice")
+    func takenOver() async throws {
+        try await withSimulator(Self.batchFleet(6), speed: 10) { sim in
+            try await withStore { store, _ in
+                let tracker = sim.tracker(Self.settings(), store: store)
+                try await sim.startAll { await tracker.register($0) }
+                // Another tracker thought this one dead and took its rows.
+                let taken = try await store.adopt(owner: "other", now: sim.clock.now() + 3600, staleAfter: 1)
+                #expect(taken.count == 6)
+                let tracking = track(tracker)
+                try await finish(tracker, tracking)
+                #expect(await tracker.inFlightCount == 0)
+                #expect(await tracker.finished.isEmpty, "nothing settled by a tracker that no longer owns the rows")
+                let rows = try await store.records(since: 0)
+                #expect(rows.count == 6)
+                #expect(rows.allSatisfy { $0.state == .tracking && $0.running == nil }, "the rows are as the other tracker took them")
+                #expect(try await store.owners() == ["other"])
             }
         }
     }
@@ -144,23 +171,25 @@ struct LockError: Error, CustomStringConvertible {
     var description: String { "the helper process did not take the lock" }
 }
 
-/// An exclusive lock on an SQLite file, held by another process for a
-/// while; returns once it is held.
+/// An exclusive lock on an SQLite file, held by another process until
+/// `stop()` (or at most a minute); returns once it is held.
 final class HeldLock: @unchecked Sendable {
     let process = Process()
+    let input = Pipe()
 
-    init(path: String, seconds: Double) throws {
+    init(path: String) throws {
         let script = """
-            import sqlite3, sys, time
+            import sqlite3, sys, select
             connection = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)
             connection.execute("BEGIN EXCLUSIVE")
             print("locked", flush=True)
-            time.sleep(float(sys.argv[2]))
+            select.select([sys.stdin], [], [], 60)
             connection.execute("ROLLBACK")
             connection.close()
             """
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, path, String(seconds)]
+        process.arguments = ["python3", "-c", script, path]
+        process.standardInput = input
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -172,8 +201,9 @@ final class HeldLock: @unchecked Sendable {
         }
     }
 
+    /// Releases the lock: closing its input ends the helper's wait.
     func stop() {
-        if process.isRunning { process.terminate() }
+        try? input.fileHandleForWriting.close()
         process.waitUntilExit()
     }
 }

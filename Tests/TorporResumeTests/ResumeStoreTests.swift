@@ -178,18 +178,37 @@ struct ResumeStoreTests {
         }
     }
 
+    @Test("update writes only the owner's rows (and settled ones); rows another tracker took over are returned, untouched")
+    func updateRespectsOwnership() async throws {
+        try await withStore { store, _ in
+            var rows = try await store.insert([record("i-1", ready: nil, state: .tracking), record("i-2", ready: nil, state: .tracking)],
+                                              owner: "a", now: t0)
+            // b takes a's rows over (a was silent for 30 s).
+            #expect(try await store.adopt(owner: "b", now: t0 + 100, staleAfter: 30).count == 2)
+            rows[0].running = PhaseTime(at: t0 + 5, error: 1)
+            let lost = try await store.update(rows, owner: "a", now: t0 + 101)
+            #expect(Set(lost) == Set(rows.compactMap(\.id)))
+            #expect(try await store.records(since: 0).allSatisfy { $0.running == nil }, "a wrote nothing to b's rows")
+            #expect(try await store.owners() == ["b"], "nor stamped them")
+            #expect(try await store.update(rows, owner: "b", now: t0 + 102).isEmpty)
+        }
+    }
+
     @Test("TrackerOwner: a process of this host that ended is gone; a live one, another host's or a malformed name is not")
     func trackerOwner() async throws {
         let host = ProcessInfo.processInfo.hostName
         let me = TrackerOwner.current("worker")
-        #expect(me == "worker@\(host):\(ProcessInfo.processInfo.processIdentifier)")
+        let namespace = TrackerOwner.pidNamespace.map { "/\($0)" } ?? ""
+        #expect(me == "worker@\(host):\(ProcessInfo.processInfo.processIdentifier)\(namespace)")
         #expect(!TrackerOwner.isGone(me), "this process is alive")
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/bin/true")
         try child.run()
         child.waitUntilExit()
-        let ended = "worker@\(host):\(child.processIdentifier)"
+        let ended = "worker@\(host):\(child.processIdentifier)\(namespace)"
         #expect(TrackerOwner.isGone(ended), "an ended (and reaped) process")
+        #expect(!TrackerOwner.isGone("worker@\(host):\(child.processIdentifier)/999999"),
+                "another process-id namespace (a container sharing the hostname): the heartbeat decides")
         #expect(!TrackerOwner.isGone("worker@another-host-\(UUID().uuidString):\(child.processIdentifier)"), "another host: the heartbeat decides")
         for malformed in ["worker@\(host)", "worker@\(host):", "worker@\(host):abc", "worker@\(host):-1", "nohost", ""] {
             #expect(!TrackerOwner.isGone(malformed), "\(malformed)")

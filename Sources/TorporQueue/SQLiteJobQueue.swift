@@ -26,10 +26,42 @@ public final class SQLiteJobQueue: JobQueue {
         do {
             let directory = (path as NSString).deletingLastPathComponent
             if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
+            pool = try Self.open(path: path, configuration: configuration, patience: busyTimeout)
         } catch {
             throw Self.storageError(error, path: path, doing: "open the queue")
+        }
+    }
+
+    /// Opens the pool and migrates it. Switching a new file to WAL takes a
+    /// lock that SQLite does not wait for: two processes creating the file
+    /// at once (a worker starting as `torpor enqueue` runs) can get
+    /// SQLITE_BUSY at once, whatever the busy timeout. Such an open is tried
+    /// again, for up to `patience` seconds.
+    static func open(path: String, configuration: Configuration, patience: Double) throws -> DatabasePool {
+        let started = Date()
+        var pause = 0.02
+        while true {
+            do {
+                let pool = try DatabasePool(path: path, configuration: configuration)
+                try migrate(migrator, pool)
+                return pool
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date().timeIntervalSince(started) + pause < patience {
+                Thread.sleep(forTimeInterval: pause)
+                pause = min(pause * 2, 0.5)
+            }
+        }
+    }
+
+    /// Runs `migrator` on `pool`. Two processes opening a new file at the
+    /// same moment (a worker starting as `torpor enqueue` runs) both find
+    /// nothing applied; the second to get the write lock then fails with
+    /// "already exists", its transaction rolled back while the first's is
+    /// committed. Once more, it finds the migration applied.
+    public static func migrate(_ migrator: DatabaseMigrator, _ pool: DatabasePool) throws {
+        do {
+            try migrator.migrate(pool)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_ERROR && (error.message ?? "").contains("already exists") {
+            try migrator.migrate(pool)
         }
     }
 

@@ -18,7 +18,7 @@ public struct ResumeStore: Sendable {
         pool = queue.database
         path = queue.path
         do {
-            try Self.migrator.migrate(pool)
+            try SQLiteJobQueue.migrate(Self.migrator, pool)
         } catch {
             throw SQLiteJobQueue.storageError(error, path: path, doing: "open the resume measurements")
         }

@@ -38,14 +38,15 @@ public final class SQLiteJobQueue: JobQueue {
     /// SQLITE_BUSY at once, whatever the busy timeout. Such an open is tried
     /// again, for up to `patience` seconds.
     static func open(path: String, configuration: Configuration, patience: Double) throws -> DatabasePool {
-        let started = Date()
+        let started = ContinuousClock.now
         var pause = 0.02
         while true {
             do {
                 let pool = try DatabasePool(path: path, configuration: configuration)
                 try migrate(migrator, pool)
                 return pool
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date().timeIntervalSince(started) + pause < patience {
+            } catch let error as DatabaseError
+                        where error.resultCode == .SQLITE_BUSY && started.duration(to: .now) + .seconds(pause) < .seconds(patience) {
                 Thread.sleep(forTimeInterval: pause)
                 pause = min(pause * 2, 0.5)
             }

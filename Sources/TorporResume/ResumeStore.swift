@@ -109,9 +109,9 @@ public struct ResumeStore: Sendable {
     }
 
     /// Saves what a round learnt, and stamps the owner's heartbeat. Only
-    /// rows the owner holds (or settled ones) are written; returns the ids
-    /// of in-flight rows another tracker holds now (it took them over while
-    /// this one was silent) or that were released.
+    /// rows the owner holds are written (a settled row is no one's); returns
+    /// the ids of the others: taken over by another tracker while this one
+    /// was silent (and perhaps settled by it since), or released.
     @discardableResult
     public func update(_ records: [ResumeRecord], owner: String, now: Double) async throws(QueueError) -> [Int64] {
         try await write("save resume measurements") { db in
@@ -119,7 +119,7 @@ public struct ResumeStore: Sendable {
                 UPDATE resume SET runningAt = ?, runningError = ?, statusOkAt = ?, statusOkError = ?, probeAt = ?, probeError = ?,
                     state = ?, lastState = ?, detail = ?, checkedAt = ?, privateIP = ?,
                     owner = CASE WHEN ? = 'tracking' THEN owner ELSE NULL END
-                WHERE id = ? AND (owner = ? OR (owner IS NULL AND state != 'tracking'))
+                WHERE id = ? AND owner = ?
                 """)
             var lost: [Int64] = []
             for record in records {

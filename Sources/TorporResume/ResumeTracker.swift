@@ -232,6 +232,16 @@ public actor ResumeTracker {
     /// resumes from the store as it goes (the worker does; a command line
     /// follows only its own).
     public func run(adopting: Bool) async throws {
+        // The heartbeat beats on its own, so that a long round (thousands
+        // of probes timing out) does not make this tracker look dead.
+        let clock = self.clock, every = settings.staleAfter / 6
+        let heart = Task {
+            while !Task.isCancelled {
+                await self.beat()
+                try? await clock.sleep(seconds: every)
+            }
+        }
+        defer { heart.cancel() }
         do {
             while true {
                 try Task.checkCancellation()
@@ -240,7 +250,6 @@ public actor ResumeTracker {
                     return
                 }
                 if adopting, clock.now() - lastAdopt >= settings.adoptEvery { await adopt() }
-                await beat()
                 try await step()
             }
         } catch {
@@ -315,7 +324,7 @@ public actor ResumeTracker {
 
         let after = clock.now()
         var changed: [ResumeRecord] = []
-        var settled: [ResumeRecord] = []
+        var newlySettled: Set<String> = []
         for id in Set(due.map(\.instanceID)) {
             guard var tracked = inFlight[id] else { continue }
             let wasReady = readyBefore.contains(id)
@@ -325,15 +334,31 @@ public actor ResumeTracker {
                 tracked.record.lastState = nil
             }
             tracked.record.checkedAt = tracked.lower.values.min() ?? tracked.record.checkedAt
-            reportPhases(&tracked)
             // Settled now: ready for the first time, or timed out. (A resume
             // ready earlier that completes now was already held to objectives.)
-            if (!wasReady && tracked.record.isReady) || tracked.record.state == .timedOut { settled.append(tracked.record) }
-            changed.append(tracked.record)
+            if (!wasReady && tracked.record.isReady) || tracked.record.state == .timedOut { newlySettled.insert(id) }
             if tracked.record.state == .tracking {
                 // A fixed cadence from the round's start: a round that took
                 // long does not push the next look further out.
                 tracked.nextLook = max(now + (after < tracked.dueUntil ? settings.pollInterval : settings.slowInterval), after)
+            }
+            changed.append(tracked.record)
+            inFlight[id] = tracked
+        }
+        // Saved before anything is counted: a row another tracker took over
+        // meanwhile is its to count (`save` lets go of it).
+        await save(changed, now: after)
+        var counted: [ResumeRecord] = []
+        var settled: [ResumeRecord] = []
+        for id in changed.map(\.instanceID) {
+            // Still this round's resume (not let go of, not superseded by a
+            // start registered while the save waited).
+            guard var tracked = inFlight[id], let mine = changed.first(where: { $0.instanceID == id }),
+                  Self.same(tracked.record, mine) || (mine.id == nil && tracked.record.accepted.at == mine.accepted.at) else { continue }
+            reportPhases(&tracked)
+            if newlySettled.contains(id) { settled.append(tracked.record) }
+            counted.append(tracked.record)
+            if tracked.record.state == .tracking {
                 inFlight[id] = tracked
             } else {
                 inFlight[id] = nil
@@ -341,16 +366,30 @@ public actor ResumeTracker {
                 if tracked.record.state == .timedOut { metrics.timeout(policy: tracked.record.policy) }
             }
         }
-        await save(changed, now: after)
-        for record in changed where record.state != .tracking || record.isReady { remember(record) }
+        for record in counted where record.state != .tracking || record.isReady { remember(record) }
         for policy in Set(settled.map(\.policy)).sorted() { await checkObjectives(policy, newly: settled.filter { $0.policy == policy }) }
         updateGauges()
     }
 
     /// Saves what changed, with whatever an earlier save could not; kept
-    /// for the next round when the store refuses (locked, full).
-    func save(_ changed: [ResumeRecord], now: Double) async {
-        guard let store, !(changed.isEmpty && unsaved.isEmpty) else { return }
+    /// for the next round when the store refuses (locked, full). Returns the
+    /// rows another tracker took over (let go of). One save at a time: a
+    /// registration's save may come while a round's is waiting on the store.
+    @discardableResult
+    func save(_ changed: [ResumeRecord], now: Double) async -> Set<Int64> {
+        let previous = saving
+        let task = Task { () -> Set<Int64> in
+            _ = await previous?.value
+            return await self.saveNow(changed, now: now)
+        }
+        saving = task
+        return await task.value
+    }
+
+    var saving: Task<Set<Int64>, Never>?
+
+    func saveNow(_ changed: [ResumeRecord], now: Double) async -> Set<Int64> {
+        guard let store, !(changed.isEmpty && unsaved.isEmpty) else { return [] }
         var pending = unsaved.filter { old in !changed.contains { Self.same($0, old) } } + changed
         do {
             try await storeUnstored(&pending, in: store, now: now)
@@ -359,11 +398,13 @@ public actor ResumeTracker {
             if !unsaved.isEmpty { logger.info("saved resume measurements held back", metadata: ["count": "\(unsaved.count)"]) }
             unsaved = []
             lastBeat = now
+            return lost
         } catch {
             if unsaved.isEmpty {
                 logger.error("cannot save resume measurements; trying again each round", metadata: ["error": "\(error)"])
             }
             unsaved = pending
+            return []
         }
     }
 
@@ -371,6 +412,7 @@ public actor ResumeTracker {
     /// past `staleAfter`): one tracker per row, or both would count it.
     func letGo(_ ids: Set<Int64>) {
         let gone = inFlight.values.filter { $0.record.id.map(ids.contains) ?? false }.map(\.record.instanceID)
+        guard !gone.isEmpty else { return }
         for id in gone { inFlight[id] = nil }
         logger.warning("in-flight resumes taken over by another tracker; no longer following them",
                        metadata: ["count": "\(gone.count)", "instances": "\(gone.prefix(10).joined(separator: ","))"])

@@ -88,21 +88,22 @@ struct ResumeDurabilityTests {
     @Test("a tracker looking rarely still stamps its heartbeat: another cannot adopt its live rows")
     func heartbeatBetweenSlowLooks() async throws {
         // Objectives of a second: every resume is a straggler at once and
-        // looked at every 60 s; others call a tracker dead after 12 s, and
-        // it beats every 4 s: 8 simulated seconds (2 real) of margin.
-        try await withSimulator(Self.batchFleet(6, resume: DurationDistribution(median: 120, p95: 150)), speed: 4) { sim in
+        // looked at every 120 s; others call a tracker dead after 30 s, and
+        // its heartbeat is at most about 15 s old: 15 simulated seconds
+        // (almost 4 real) of margin.
+        try await withSimulator(Self.batchFleet(6, resume: DurationDistribution(median: 200, p95: 250)), speed: 4) { sim in
             try await withStore { store, _ in
                 let tracker = sim.tracker(Self.settings(objectives: ResumeObjectives(max: 1)), store: store) {
-                    $0.slowInterval = 60
-                    $0.staleAfter = 12
+                    $0.slowInterval = 120
+                    $0.staleAfter = 30
                 }
                 try await sim.startAll { await tracker.register($0) }
                 let tracking = track(tracker)
                 defer { tracking.cancel() }
                 let start = sim.clock.now()
-                while sim.clock.now() - start < 40 {
+                while sim.clock.now() - start < 60 {
                     try await sim.clock.sleep(seconds: 4)
-                    let stolen = try await store.adopt(owner: "other", now: sim.clock.now(), staleAfter: 12)
+                    let stolen = try await store.adopt(owner: "other", now: sim.clock.now(), staleAfter: 30)
                     #expect(stolen.isEmpty, "\(stolen.count) live rows adopted at +\(Int(sim.clock.now() - start)) s")
                     if !stolen.isEmpty { break }
                 }
@@ -111,8 +112,9 @@ struct ResumeDurabilityTests {
         }
     }
 
-    @Test("rows another tracker took over are let go: never written again, not followed twice")
-    func takenOver() async throws {
+    @Test("rows another tracker took over are let go: never written again, not counted, even when they settle in that round",
+          arguments: [0.0, 60.0])
+    func takenOver(firstLookAfter: Double) async throws {
         try await withSimulator(Self.batchFleet(6), speed: 10) { sim in
             try await withStore { store, _ in
                 let tracker = sim.tracker(Self.settings(), store: store)
@@ -120,6 +122,8 @@ struct ResumeDurabilityTests {
                 // Another tracker thought this one dead and took its rows.
                 let taken = try await store.adopt(owner: "other", now: sim.clock.now() + 3600, staleAfter: 1)
                 #expect(taken.count == 6)
+                // With a late first look, every resume is ready in it.
+                try await sim.clock.sleep(seconds: firstLookAfter)
                 let tracking = track(tracker)
                 try await finish(tracker, tracking)
                 #expect(await tracker.inFlightCount == 0)

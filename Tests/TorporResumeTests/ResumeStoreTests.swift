@@ -81,13 +81,21 @@ struct ResumeStoreTests {
             let byID = Dictionary(uniqueKeysWithValues: read.map { ($0.instanceID, $0) })
             for record in stored { #expect(byID[record.instanceID] == record) }
 
-            // Then a partial update: one phase more, still tracking.
-            var again = stored
-            again[0].state = .tracking
-            again[0].probeOK = nil
-            try await store.update([again[0]], owner: "a", now: t0 + 401)
-            let reread = try await store.records(since: 0).first { $0.id == again[0].id }
-            #expect(reread == again[0], "an update writes every phase, a cleared one included")
+            // Then updates of a row still in flight: a phase cleared is cleared.
+            var fresh = try await store.insert([Self.fresh()[0]], owner: "a", now: t0 + 401)
+            fresh[0].running = PhaseTime(at: t0 + 20, error: 1)
+            fresh[0].probeOK = PhaseTime(at: t0 + 25, error: 1)
+            #expect(try await store.update(fresh, owner: "a", now: t0 + 402).isEmpty)
+            fresh[0].probeOK = nil
+            #expect(try await store.update(fresh, owner: "a", now: t0 + 403).isEmpty)
+            let reread = try await store.records(since: 0).first { $0.id == fresh[0].id }
+            #expect(reread == fresh[0], "an update writes every phase, a cleared one included")
+            // A settled row is no one's: a later update of it is refused and reported.
+            var late = stored[0]
+            late.state = .tracking
+            late.probeOK = nil
+            #expect(try await store.update([late], owner: "a", now: t0 + 404) == [try #require(late.id)])
+            #expect(try await store.records(since: 0).first { $0.id == late.id } == stored[0], "the settled row is as it was")
         }
     }
 
@@ -178,19 +186,28 @@ struct ResumeStoreTests {
         }
     }
 
-    @Test("update writes only the owner's rows (and settled ones); rows another tracker took over are returned, untouched")
+    @Test("update writes only the owner's rows; rows another tracker took over, in flight or settled since, are returned, untouched")
     func updateRespectsOwnership() async throws {
-        try await withStore { store, _ in
+        try await withStore { store, queue in
             var rows = try await store.insert([record("i-1", ready: nil, state: .tracking), record("i-2", ready: nil, state: .tracking)],
                                               owner: "a", now: t0)
-            // b takes a's rows over (a was silent for 30 s).
-            #expect(try await store.adopt(owner: "b", now: t0 + 100, staleAfter: 30).count == 2)
+            // b takes a's rows over (a was silent for 30 s) and settles one.
+            var taken = try await store.adopt(owner: "b", now: t0 + 100, staleAfter: 30)
+            #expect(taken.count == 2)
+            taken[1].state = .complete
+            taken[1].running = PhaseTime(at: t0 + 9, error: 1)
+            #expect(try await store.update([taken[1]], owner: "b", now: t0 + 100).isEmpty)
+
             rows[0].running = PhaseTime(at: t0 + 5, error: 1)
+            rows[1].running = PhaseTime(at: t0 + 6, error: 1)
             let lost = try await store.update(rows, owner: "a", now: t0 + 101)
             #expect(Set(lost) == Set(rows.compactMap(\.id)))
-            #expect(try await store.records(since: 0).allSatisfy { $0.running == nil }, "a wrote nothing to b's rows")
-            #expect(try await store.owners() == ["b"], "nor stamped them")
-            #expect(try await store.update(rows, owner: "b", now: t0 + 102).isEmpty)
+            let now = try await store.records(since: 0)
+            #expect(now.first { $0.instanceID == "i-1" }?.running == nil, "a wrote nothing to b's row in flight")
+            #expect(now.first { $0.instanceID == "i-2" } == taken[1], "nor to the one b settled")
+            let heartbeats = try await queue.database.read { db in try Double.fetchAll(db, sql: "SELECT heartbeatAt FROM resume ORDER BY id") }
+            #expect(heartbeats == [t0 + 100, t0 + 100], "nor stamped them")
+            #expect(try await store.update([taken[0]], owner: "b", now: t0 + 102).isEmpty)
         }
     }
 

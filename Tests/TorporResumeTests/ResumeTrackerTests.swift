@@ -21,10 +21,11 @@ struct ResumeTrackerTests {
     static let speed = 10.0
     /// Real scheduling delay the one-interval checks allow, in simulated
     /// seconds: these tests run beside the whole suite on two cores, where a
-    /// look can be held up by 100 ms or so. The exact bound is the
-    /// benchmark's (`torpor-bench resume`, speed 1, an idle machine); the
-    /// bracket checks here allow nothing.
-    static let loadSlack = 0.15 * speed
+    /// round can be held up by a few hundred milliseconds (CI has seen 220).
+    /// The exact bound is the benchmark's (`torpor-bench resume`, speed 1,
+    /// an idle machine) and the 1,000-resume fidelity test's (1 s of slack);
+    /// the bracket checks here allow nothing.
+    static let loadSlack = 0.3 * speed
     static let pollInterval = 2.0
     /// Describes see the simulator's state at an instant of the call, so
     /// their brackets hold exactly, up to clock noise.

@@ -298,7 +298,10 @@ struct SimulatorEndToEndTests {
 
     @Test("throttling: a burst of StartInstances dry runs is partly refused, and passes again after the refill")
     func throttling() async throws {
-        try await withSimulator(speed: 10) { sim in
+        // At 2x the StartInstances bucket (5, refilled 2 a simulated second)
+        // gains 4 tokens a real second: the burst outruns it even when a
+        // loaded machine spreads the 40 calls over a few seconds.
+        try await withSimulator(speed: 2) { sim in
             let ec2 = try sim.client(maxAttempts: 1)
             let id = try #require(try await ec2.describeInstances(filters: [EC2Filter(name: "tag:Tier", values: ["ci"])]).all().first?.instanceID)
             let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
@@ -320,8 +323,8 @@ struct SimulatorEndToEndTests {
             let permitted = outcomes.filter { $0 == "permitted" }.count
             #expect(throttled + permitted == 40, "\(outcomes)")
             #expect(throttled > 0 && permitted >= 5, "\(permitted) permitted, \(throttled) throttled")
-            // 2 tokens per simulated second: at 10x, half a real second refills the bucket.
-            try await Task.sleep(for: .milliseconds(600))
+            // 2 tokens per simulated second: at 2x, 1.5 real seconds refill the bucket.
+            try await Task.sleep(for: .milliseconds(1500))
             #expect(try await ec2.startInstances(ids: [id], dryRun: true).dryRunPermitted)
             let stats = try await sim.http("GET", "/_sim/stats")
             let document = try #require(try JSONSerialization.jsonObject(with: Data(stats.body)) as? [String: Any])

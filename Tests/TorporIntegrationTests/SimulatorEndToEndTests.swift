@@ -537,7 +537,7 @@ struct SimulatorEndToEndTests {
                 try await ec2.describeInstances(ids: [instance.instanceID]).all().first?.state == .stopped
             }
             #expect(stopped)
-            let refused = try await eventually(within: 5) { tcpConnect(address, 8080) == ECONNREFUSED }
+            let refused = try await eventually(within: 15) { tcpConnect(address, 8080) == ECONNREFUSED }
             #expect(refused, "\(address):8080 still accepts connections after the instance stopped")
             let reachability = try await sim.events(instance: instance.instanceID).filter { $0.kind == "reachability" }
             #expect(reachability.map { "\($0.from)->\($0.to)" } == ["closed->open", "open->closed"])

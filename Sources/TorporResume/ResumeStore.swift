@@ -131,8 +131,7 @@ public struct ResumeStore: Sendable {
                 ])
                 if db.changesCount == 0 { lost.append(id) }
             }
-            try db.cachedStatement(sql: "UPDATE resume SET heartbeatAt = ? WHERE owner = ? AND state = 'tracking'")
-                .execute(arguments: [now, owner])
+            try db.cachedStatement(sql: Self.stampHeartbeat).execute(arguments: [now, owner])
             return lost
         }
     }
@@ -140,9 +139,11 @@ public struct ResumeStore: Sendable {
     /// Tells other trackers that `owner` is alive and following its rows.
     public func heartbeat(owner: String, now: Double) async throws(QueueError) {
         try await write("stamp the resume tracker's heartbeat") { db in
-            try db.execute(sql: "UPDATE resume SET heartbeatAt = ? WHERE owner = ? AND state = 'tracking'", arguments: [now, owner])
+            try db.cachedStatement(sql: Self.stampHeartbeat).execute(arguments: [now, owner])
         }
     }
+
+    static let stampHeartbeat = "UPDATE resume SET heartbeatAt = ? WHERE owner = ? AND state = 'tracking'"
 
     /// Takes over in-flight resumes: the owner's own, released ones, those
     /// whose tracker has not been heard of for `staleAfter` seconds, and, at

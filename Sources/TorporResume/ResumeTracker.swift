@@ -256,11 +256,7 @@ public actor ResumeTracker {
             // Cancelled (a shutdown, Ctrl-C): what the store refused so far
             // gets one last try (store writes finish even when cancelled).
             await save([], now: clock.now())
-            if !unsaved.isEmpty {
-                logger.error("resume measurements could not be stored", metadata: [
-                    "count": "\(unsaved.count)", "instances": "\(unsaved.prefix(10).map(\.instanceID).joined(separator: ","))",
-                ])
-            }
+            reportUnsaved()
             throw error
         }
     }
@@ -430,11 +426,15 @@ public actor ResumeTracker {
             try await clock.sleep(seconds: settings.pollInterval)
             await save([], now: clock.now())
         }
-        if !unsaved.isEmpty {
-            logger.error("resume measurements could not be stored", metadata: [
-                "count": "\(unsaved.count)", "instances": "\(unsaved.prefix(10).map(\.instanceID).joined(separator: ","))",
-            ])
-        }
+        reportUnsaved()
+    }
+
+    /// Says what the store never took, as the tracker stops.
+    func reportUnsaved() {
+        guard !unsaved.isEmpty else { return }
+        logger.error("resume measurements could not be stored", metadata: [
+            "count": "\(unsaved.count)", "instances": "\(unsaved.prefix(10).map(\.instanceID).joined(separator: ","))",
+        ])
     }
 
     /// Inserts the records whose first store failed (they have no id), and

@@ -184,5 +184,3 @@ let immutableFilesWork: Bool = {
     return FileHandle(forWritingAtPath: directory + "/probe") == nil
 }()
 
-/// Whether python3 with its sqlite3 module is available.
-let pythonSQLiteAvailable: Bool = runProcess(["python3", "-c", "import sqlite3"]) == 0

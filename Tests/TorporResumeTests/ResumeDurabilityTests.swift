@@ -54,7 +54,7 @@ struct ResumeDurabilityTests {
     }
 
     @Test("the database locked by another process when the starts come: followed in memory, stored once it is free, none lost",
-          .enabled(if: pythonSQLite, "python3 with sqlite3 holds the lock from another process"))
+          .enabled(if: pythonSQLiteAvailable, "python3 with sqlite3 holds the lock from another process"))
     func lockedAtRegistration() async throws {
         try await withSimulator(Self.batchFleet(10), speed: 10) { sim in
             try await withTemporaryDirectory { directory in
@@ -159,17 +159,6 @@ struct ResumeDurabilityTests {
     }
 }
 
-/// Whether python3 can open SQLite here.
-let pythonSQLite: Bool = {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import sqlite3"]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return false }
-    process.waitUntilExit()
-    return process.terminationStatus == 0
-}()
 
 struct LockError: Error, CustomStringConvertible {
     var description: String { "the helper process did not take the lock" }

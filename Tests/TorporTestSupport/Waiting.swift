@@ -29,3 +29,16 @@ public func eventually(timeout: Double = 10, every: Duration = .milliseconds(20)
     }
     return try await condition()
 }
+
+/// Whether python3 can open SQLite here: the tests that lock a queue file
+/// from another process need it.
+public let pythonSQLiteAvailable: Bool = {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", "import sqlite3"]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return false }
+    process.waitUntilExit()
+    return process.terminationStatus == 0
+}()

@@ -199,7 +199,7 @@ let package = Package(
 
         .testTarget(
             name: "TorporSigV4Tests",
-            dependencies: ["TorporSigV4"],
+            dependencies: ["TorporSigV4", "TorporTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -229,7 +229,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TorporReportsTests",
-            dependencies: ["TorporReports"],
+            dependencies: ["TorporReports", "TorporTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -244,7 +244,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TorporIntegrationTests",
-            dependencies: ["TorporEC2", "TorporFleet", "TorporSim", "TorporCLI", "torpor", "torpor-bench"],
+            dependencies: ["TorporEC2", "TorporFleet", "TorporSim", "TorporCLI", "TorporTestSupport", "torpor", "torpor-bench"],
             swiftSettings: strict
         ),
     ],

@@ -501,7 +501,10 @@ struct ExecutorTests {
 
     static let readyCases = [
         ReadyCase(hibernateReadyAfter: 5000, retryWindow: 100, youngOutcome: .failed),
-        ReadyCase(hibernateReadyAfter: 250, retryWindow: 900, youngOutcome: .hibernated),
+        // 1,000 s: the young ones must still be too young at the first try,
+        // which a loaded machine can delay by seconds of real time (3.3 s
+        // here at 300x; 250 s left 0.8 s).
+        ReadyCase(hibernateReadyAfter: 1000, retryWindow: 1500, youngOutcome: .hibernated),
     ]
 
     @Test("instances started moments ago are not ready to hibernate: retried within the window", arguments: readyCases)
@@ -573,16 +576,19 @@ struct ExecutorTests {
     func stalePlan(_ stale: StaleCase) async throws {
         // What the plan believes: every instance where the action starts from.
         let believed: GroupSpec.InitialState = stale.action == .start ? .stopped : .running
-        // Slow transitions, so that the plan surely meets them half-way.
+        // Slow transitions, so that the plan surely meets them half-way:
+        // 400 s is 2.7 s of real time at 150x, which a loaded machine does
+        // not lose between the change behind the plan's back and the call;
+        // and short of the 600 s retry window.
         let spec = makeSpec([
             makeGroup("s", 3) {
                 $0.initialState = stale.initial
-                $0.timings.coldBoot = DurationDistribution(median: 200, p95: 250)
-                $0.timings.stop = DurationDistribution(median: 200, p95: 250)
+                $0.timings.coldBoot = DurationDistribution(median: 400, p95: 500)
+                $0.timings.stop = DurationDistribution(median: 400, p95: 500)
             },
             makeGroup("fresh", 3) { $0.initialState = believed },
         ])
-        try await withSimulator(spec, speed: 300) { sim in
+        try await withSimulator(spec, speed: 150) { sim in
             let ids = sim.ids(group: "s")
             let described = try await sim.describe(ids + sim.ids(group: "fresh")).map { instance in
                 var instance = instance
@@ -676,7 +682,9 @@ struct ExecutorTests {
             makeGroup("slow", 2) { $0.timings.stop = DurationDistribution(median: 5000, p95: 6000) },
             makeGroup("quick", 2) { $0.timings.stop = DurationDistribution(median: 20, p95: 30) },
         ])
-        try await withSimulator(spec) { sim in
+        // At 100x the bound below leaves 1.8 s of real time for a late poll,
+        // which a loaded machine needs (at 400x it was 0.45 s).
+        try await withSimulator(spec, speed: 100) { sim in
             let described = try await sim.describe(sim.ids(group: "slow") + sim.ids(group: "quick"))
             let report = try await sim.execute(Planner.plan(.stop, instances: described, rules: PlanRules()),
                                                testOptions { $0.waitDeadline = 300 })

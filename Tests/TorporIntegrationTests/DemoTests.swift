@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 
-/// The README's first command, as a newcomer runs it.
-@Suite("torpor demo")
-struct DemoTests {
-    @Test("hibernates and resumes the simulated fleet through the queue, every outcome matching the ground truth, and ends with the resume report and its HTML file")
+/// The README's first command, as a newcomer runs it. Its simulator runs the
+/// default fleet, whose probe ports (127.x.y.z:8080) belong to whichever
+/// simulator binds them first: so it is one of the serialized simulator tests.
+extension SimulatorEndToEndTests {
+    @Test("torpor demo hibernates and resumes the simulated fleet through the queue, every outcome matching the ground truth, and ends with the resume report and its HTML file")
     func demo() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("torpor-demo-test-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

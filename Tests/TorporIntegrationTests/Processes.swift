@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TorporTestSupport
 
 /// Paths the integration tests need.
 enum TestPaths {
@@ -82,7 +83,7 @@ private func runProcessBlocking(_ executable: String, _ arguments: [String], env
     process.standardError = err
     let exited = DispatchSemaphore(value: 0)
     process.terminationHandler = { _ in exited.signal() }
-    try process.run()
+    try startProcess(process)
     if exited.wait(timeout: .now() + timeout) == .timedOut {
         process.terminate()
         throw TestProcessError.timedOut("\(executable) \(arguments.joined(separator: " "))")
@@ -127,7 +128,7 @@ final class HelperServer: @unchecked Sendable {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try startProcess(process)
         let line = Mutex<String?>(nil)
         let ready = DispatchSemaphore(value: 0)
         Thread.detachNewThread {

@@ -7,6 +7,7 @@ import Testing
 import TorporAWS
 import TorporEC2
 import TorporSigV4
+import TorporTestSupport
 
 /// `torpor sim` running as a process on an ephemeral loopback port. Unless
 /// `watchdog` is false it runs under a small Python wrapper that stops it
@@ -47,7 +48,7 @@ final class SimulatorProcess: @unchecked Sendable {
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
         let output = Pipe()
         process.standardOutput = output
-        try process.run()
+        try startProcess(process)
 
         let line = Mutex<String?>(nil)
         let ready = DispatchSemaphore(value: 0)

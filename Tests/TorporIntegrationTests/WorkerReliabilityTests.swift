@@ -6,6 +6,7 @@ import Testing
 import TorporAWS
 import TorporEC2
 import TorporSigV4
+import TorporTestSupport
 
 /// The worker as an operator runs it, killed and restarted, against a
 /// simulated fleet in its own process: jobs are never lost and instances
@@ -77,7 +78,7 @@ struct WorkerReliabilityTests {
         process.standardOutput = FileHandle.nullDevice
         if log != "/dev/null" { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
+        try startProcess(process)
         return process
     }
 

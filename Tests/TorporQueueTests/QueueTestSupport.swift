@@ -160,7 +160,7 @@ func runProcess(_ arguments: [String]) -> Int32 {
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     do {
-        try process.run()
+        try startProcess(process)
     } catch {
         return -1
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TorporReports
+import TorporTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -292,7 +293,7 @@ struct Chromium: Sendable {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = stdout
         process.standardError = stderr
-        try process.run()
+        try startProcess(process)
 
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline {

@@ -186,7 +186,7 @@ final class HeldLock: @unchecked Sendable {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try startProcess(process)
         let line = output.fileHandleForReading.availableData
         guard String(decoding: line, as: UTF8.self).hasPrefix("locked") else {
             stop()
@@ -194,9 +194,12 @@ final class HeldLock: @unchecked Sendable {
         }
     }
 
-    /// Releases the lock: closing its input ends the helper's wait.
+    /// Releases the lock: closing its input ends the helper's wait; and
+    /// SIGTERM, in case a process another test started at that moment
+    /// inherited the pipe and holds it open (dying releases the lock too).
     func stop() {
         try? input.fileHandleForWriting.close()
+        if process.isRunning { process.terminate() }
         process.waitUntilExit()
     }
 }

@@ -220,7 +220,7 @@ struct ResumeStoreTests {
         #expect(!TrackerOwner.isGone(me), "this process is alive")
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/bin/true")
-        try child.run()
+        try startProcess(child)
         child.waitUntilExit()
         let ended = "worker@\(host):\(child.processIdentifier)\(namespace)"
         #expect(TrackerOwner.isGone(ended), "an ended (and reaped) process")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TorporSigV4
+import TorporTestSupport
 
 /// Signs ~200 seeded random requests both with `SigV4Signer` and with
 /// botocore's `SigV4Auth`, and compares the canonical requests and the
@@ -293,7 +294,7 @@ struct BotocoreCrossCheckTests {
         process.arguments = [scriptFile.path, input.path, output.path]
         process.standardError = try FileHandle(forWritingTo: errors)
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        try startProcess(process)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw ScriptFailed(status: process.terminationStatus,

@@ -19,8 +19,10 @@ public func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async 
     return try await body(directory)
 }
 
-/// Polls `condition` (in real time) until it holds or `timeout` passes.
-public func eventually(timeout: Double = 10, every: Duration = .milliseconds(20),
+/// Polls `condition` (in real time) until it holds or `timeout` passes. The
+/// default is generous: a wait for what must happen costs its time only when
+/// it fails, and the first seconds of a test run load the machine heavily.
+public func eventually(timeout: Double = 30, every: Duration = .milliseconds(20),
                        _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
@@ -38,7 +40,7 @@ public let pythonSQLiteAvailable: Bool = {
     process.arguments = ["python3", "-c", "import sqlite3"]
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return false }
+    guard (try? startProcess(process)) != nil else { return false }
     process.waitUntilExit()
     return process.terminationStatus == 0
 }()

@@ -59,9 +59,11 @@ struct TransportTests {
 
     @Test("a slow answer past the timeout is a timeout error")
     func timeout() async throws {
-        let transport = CurlTransport(configuration: .init(requestTimeout: .milliseconds(300)))
+        // 1.5 s, not less: the request must be on the wire before the timeout
+        // for `mayHaveBeenSent`, and a loaded machine can be slow to connect.
+        let transport = CurlTransport(configuration: .init(requestTimeout: .milliseconds(1500)))
         do {
-            _ = try await transport.send(HTTPRequest(method: "GET", url: try await url("/slow?seconds=3")))
+            _ = try await transport.send(HTTPRequest(method: "GET", url: try await url("/slow?seconds=6")))
             Issue.record("no timeout")
         } catch let error as TransportError {
             #expect(error.kind == .timeout)

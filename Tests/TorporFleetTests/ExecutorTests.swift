@@ -268,9 +268,11 @@ struct ExecutorTests {
             // its rate down to the simulator's. After that an accepted call
             // raises the rate by only 0.1 and one throttle (x0.7) takes it
             // back, so about one throttle per accepted call, plus the first
-            // few. A client resending at once would be throttled dozens of
-            // times per batch (each batch waits 4 s for its tokens).
-            #expect(throttledStops <= accepted + 8, "\(throttledStops) throttled against \(accepted) accepted")
+            // few: 13 to 20 seen for 15 accepted, depending on how real
+            // delays fall. A client resending at once would be throttled
+            // dozens of times per batch (each batch waits 4 s for its tokens),
+            // so twice the accepted calls still tells the two apart.
+            #expect(throttledStops <= 2 * accepted, "\(throttledStops) throttled against \(accepted) accepted")
             // After every throttle the next call waits: at least one token of
             // the pacer's request bucket at its full rate (1/5 s).
             for (index, entry) in stops.enumerated() where entry.throttled && index + 1 < stops.count {

@@ -23,7 +23,7 @@ enum ResumeBenchmark {
     /// the same 127.16.x.y addresses, so a port another simulator on this
     /// machine has open (the default fleet's 8080) would answer our probes.
     /// The range is the benchmark's alone: the tests that run beside it take
-    /// theirs from 25,000 up.
+    /// theirs from 25,000 up (`ProbePorts` in Tests/TorporTestSupport).
     static func probePorts() -> (web: Int, api: Int) {
         let web = Int.random(in: 20_000..<25_000)
         var api = Int.random(in: 20_000..<25_000)

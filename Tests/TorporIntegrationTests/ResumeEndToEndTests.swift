@@ -38,11 +38,13 @@ struct ResumeEndToEndTests {
     }
 
     /// A probe port of this run's own (below Linux's ephemeral range).
-    /// Ports from 25,000 to 28,000, a new one each call, so that two tests of
-    /// this process never share one (torpor-bench takes its own below
-    /// 25,000, the tracker tests theirs from 28,000).
-    static func probePort() -> Int { 25_000 + nextProbePort.add(1, ordering: .relaxed).oldValue % 3_000 }
-    private static let nextProbePort = Atomic<Int>(Int.random(in: 0..<3_000))
+    /// A new port of `ProbePorts.integration` each call, so that two tests of
+    /// this process never share one.
+    static func probePort() -> Int {
+        let range = ProbePorts.integration
+        return range.lowerBound + nextProbePort.add(1, ordering: .relaxed).oldValue % range.count
+    }
+    private static let nextProbePort = Atomic<Int>(Int.random(in: 0..<ProbePorts.integration.count))
 
     // MARK: The resume table
 
@@ -108,7 +110,7 @@ struct ResumeEndToEndTests {
     /// tracks them again.
     static func progress(on rows: [StoredResume], in queue: String, within seconds: Double) async throws -> Bool {
         let open = Dictionary(uniqueKeysWithValues: rows.map { ($0.id, $0.phases.filter { $0.at == nil }.count) })
-        return try await eventually(within: seconds) {
+        return try await eventually(timeout: seconds, every: .milliseconds(100)) {
             try await Self.rows(queue).contains { row in
                 open[row.id].map { row.phases.filter { $0.at == nil }.count < $0 } ?? false
             }
@@ -321,7 +323,7 @@ struct ResumeEndToEndTests {
             let jobID = try #require(enqueued.json?["id"] as? String, "\(enqueued.stdout)")
 
             // In the middle of tracking: rows stored, some seen running.
-            let midway = try await eventually(within: 30) {
+            let midway = try await eventually(timeout: 30, every: .milliseconds(100)) {
                 let rows = try await Self.rows(setup.queuePath)
                 return rows.count == 40 && rows.contains { $0.runningAt != nil }
             }
@@ -353,7 +355,7 @@ struct ResumeEndToEndTests {
             // then nobody watched, however long a loaded machine took to
             // start it.
             let pickedUpAt = Date().timeIntervalSince1970
-            let settled = try await eventually(within: 40) {
+            let settled = try await eventually(timeout: 40, every: .milliseconds(100)) {
                 try await Self.rows(setup.queuePath).allSatisfy { $0.state != "tracking" }
             }
             let rows = try await Self.rows(setup.queuePath)
@@ -399,7 +401,7 @@ struct ResumeEndToEndTests {
             #expect(!reachedWhileDead.isEmpty && inGap >= reachedWhileDead.count, "no phase fell in the dead window \(deadWindow)")
 
             // The killed job was taken up again and finished without a new start.
-            let done = try await eventually(within: 20) {
+            let done = try await eventually(timeout: 20, every: .milliseconds(100)) {
                 (try await WorkerReliabilityTests.job(jobID, environment)["state"] as? String) == "succeeded"
             }
             let job = try await WorkerReliabilityTests.job(jobID, environment)
@@ -587,7 +589,7 @@ struct ResumeEndToEndTests {
             let tookOver = try await Self.progress(on: left, in: setup.queuePath, within: 15)
             #expect(tookOver, "the worker did not take the released resumes over within 15 s: \(Self.log(log))")
             let tookOverAt = Date().timeIntervalSince1970
-            let settled = try await eventually(within: 25) {
+            let settled = try await eventually(timeout: 25, every: .milliseconds(100)) {
                 try await Self.rows(setup.queuePath).allSatisfy { $0.state != "tracking" }
             }
             let rows = try await Self.rows(setup.queuePath)
@@ -623,10 +625,10 @@ struct ResumeEndToEndTests {
             start.standardError = FileHandle(forWritingAtPath: log)
             try startProcess(start)
             defer { if start.isRunning { kill(start.processIdentifier, SIGKILL) } }
-            let following = try await eventually(within: 20) { Self.log(log).contains("following 10 resume(s)") }
+            let following = try await eventually(timeout: 20, every: .milliseconds(100)) { Self.log(log).contains("following 10 resume(s)") }
             try #require(following, "\(Self.log(log))")
             kill(start.processIdentifier, SIGINT)
-            let exited = try await eventually(within: 10) { !start.isRunning }
+            let exited = try await eventually(timeout: 10, every: .milliseconds(100)) { !start.isRunning }
             #expect(exited, "torpor start still running 10 s after SIGINT")
             let rows = try await Self.rows(setup.queuePath)
             #expect(rows.count == 10)

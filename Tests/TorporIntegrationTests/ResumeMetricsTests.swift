@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TorporTestSupport
 import TorporAWS
 import TorporSigV4
 
@@ -59,7 +60,7 @@ struct ResumeMetricsTests {
             let enqueued = try await torpor(["enqueue", "start", "--tag", "Job=resume", "--queue", setup.queuePath, "--output", "json"],
                                             environment: environment)
             #expect(enqueued.status == 0, "\(enqueued.stderr)")
-            let settled = try await eventually(within: 45) {
+            let settled = try await eventually(timeout: 45, every: .milliseconds(100)) {
                 let rows = try await ResumeEndToEndTests.rows(setup.queuePath)
                 return rows.count == 40 && rows.allSatisfy { $0.state != "tracking" }
             }

@@ -174,16 +174,6 @@ func firstPage(_ ec2: EC2Client) async throws -> Page<EC2Instance>? {
     return try await pages.next()
 }
 
-/// Polls `condition` every 100 ms until it holds or `seconds` (real) pass.
-func eventually(within seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    return try await condition()
-}
-
 /// Environment for boto3: the machine's (for Python's paths) without its AWS settings.
 func botoEnvironment() -> [String: String] {
     var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
@@ -268,7 +258,7 @@ struct SimulatorEndToEndTests {
             let stop = try await ec2.stopInstances(ids: ids, hibernate: true)
             let requestID = try #require(stop.requestID)
             // web hibernates in 35 s median (+16 s for 8 GiB): about a second of real time at 50x.
-            let stopped = try await eventually(within: 30) {
+            let stopped = try await eventually(timeout: 30, every: .milliseconds(100)) {
                 try await ec2.describeInstances(ids: ids).all().allSatisfy { $0.state == .stopped }
             }
             #expect(stopped)
@@ -525,20 +515,20 @@ struct SimulatorEndToEndTests {
             let instance = try #require(web.first)
             let address = try #require(instance.privateIPAddress)
             #expect(address.hasPrefix("127."))
-            let open = try await eventually(within: 10) { tcpConnect(address, 8080) == 0 }
+            let open = try await eventually(timeout: 10, every: .milliseconds(100)) { tcpConnect(address, 8080) == 0 }
             #expect(open, "\(address):8080 never accepted a connection")
             // Another instance's address answers too, and a port nobody probes does not.
             if let other = web.dropFirst().first?.privateIPAddress {
-                #expect(try await eventually(within: 10) { tcpConnect(other, 8080) == 0 })
+                #expect(try await eventually(timeout: 10, every: .milliseconds(100)) { tcpConnect(other, 8080) == 0 })
                 #expect(tcpConnect(other, 8081) == ECONNREFUSED)
             }
 
             _ = try await ec2.stopInstances(ids: [instance.instanceID], hibernate: true)
-            let stopped = try await eventually(within: 30) {
+            let stopped = try await eventually(timeout: 30, every: .milliseconds(100)) {
                 try await ec2.describeInstances(ids: [instance.instanceID]).all().first?.state == .stopped
             }
             #expect(stopped)
-            let refused = try await eventually(within: 15) { tcpConnect(address, 8080) == ECONNREFUSED }
+            let refused = try await eventually(timeout: 15, every: .milliseconds(100)) { tcpConnect(address, 8080) == ECONNREFUSED }
             #expect(refused, "\(address):8080 still accepts connections after the instance stopped")
             let reachability = try await sim.events(instance: instance.instanceID).filter { $0.kind == "reachability" }
             #expect(reachability.map { "\($0.from)->\($0.to)" } == ["closed->open", "open->closed"])

@@ -139,7 +139,7 @@ struct WorkerReliabilityTests {
             // A last worker that is left alone finishes the job.
             let worker = try Self.startWorker(setup, environment: environment)
             defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
-            let finished = try await eventually(within: 120) {
+            let finished = try await eventually(timeout: 120, every: .milliseconds(100)) {
                 (try await Self.job(id, environment)["state"] as? String) == "succeeded"
             }
             let job = try await Self.job(id, environment)
@@ -161,10 +161,10 @@ struct WorkerReliabilityTests {
             let environment = Self.environment(simulator, setup)
             let id = try await Self.enqueueNightly(environment)
             let worker = try Self.startWorker(setup, environment: environment)
-            let running = try await eventually(within: 30) { (try await Self.job(id, environment)["state"] as? String) == "running" }
+            let running = try await eventually(timeout: 30, every: .milliseconds(100)) { (try await Self.job(id, environment)["state"] as? String) == "running" }
             #expect(running)
             kill(worker.processIdentifier, SIGTERM)
-            let exited = try await eventually(within: 20) { !worker.isRunning }
+            let exited = try await eventually(timeout: 20, every: .milliseconds(100)) { !worker.isRunning }
             #expect(exited, "the worker did not exit after SIGTERM")
             if worker.isRunning { kill(worker.processIdentifier, SIGKILL) }
             worker.waitUntilExit()
@@ -178,7 +178,7 @@ struct WorkerReliabilityTests {
 
             let next = try Self.startWorker(setup, environment: environment)
             defer { if next.isRunning { kill(next.processIdentifier, SIGKILL) } }
-            let finished = try await eventually(within: 120) { (try await Self.job(id, environment)["state"] as? String) == "succeeded" }
+            let finished = try await eventually(timeout: 120, every: .milliseconds(100)) { (try await Self.job(id, environment)["state"] as? String) == "succeeded" }
             #expect(finished)
             kill(next.processIdentifier, SIGTERM)
             next.waitUntilExit()
@@ -211,7 +211,7 @@ struct WorkerReliabilityTests {
 
             let worker = try Self.startWorker(setup, environment: environment)
             defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
-            let done = try await eventually(within: 60) { (try await Self.job(goodID, environment)["state"] as? String) == "succeeded" }
+            let done = try await eventually(timeout: 60, every: .milliseconds(100)) { (try await Self.job(goodID, environment)["state"] as? String) == "succeeded" }
             #expect(done)
             let corrupt = try await Self.job("job-poison-1", environment)
             #expect(corrupt["state"] as? String == "dead")
@@ -235,7 +235,7 @@ struct WorkerReliabilityTests {
             let log = setup.directory + "/worker.log"
             let worker = try Self.startWorker(setup, environment: environment, extra: ["--metrics", "127.0.0.1:0"], log: log)
             defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
-            let done = try await eventually(within: 60) { (try await Self.job(id, environment)["state"] as? String) == "succeeded" }
+            let done = try await eventually(timeout: 60, every: .milliseconds(100)) { (try await Self.job(id, environment)["state"] as? String) == "succeeded" }
             #expect(done)
 
             // The worker says where it listens: "metrics on http://127.0.0.1:PORT/metrics".

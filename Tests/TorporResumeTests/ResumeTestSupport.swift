@@ -134,9 +134,7 @@ func freeProbePorts(_ count: Int, instances: Int) async -> [Int] {
     let prober = NetworkProber(transport: CurlTransport(), timeout: 0.2)
     var ports: [Int] = []
     for _ in 0..<200 where ports.count < count {
-        // 28,000 to 32,000: torpor-bench takes its ports below 25,000 and
-        // the integration tests theirs from 25,000 to 28,000.
-        let port = Int.random(in: 28_000..<32_000)
+        let port = Int.random(in: ProbePorts.tracker)
         guard !ports.contains(port) else { continue }
         var free = true
         for index in 0..<instances where await prober.probe(.tcp(port: port), ip: simulatedAddress(index)) == .ready {

@@ -150,3 +150,15 @@ public func withSimulator<T>(_ spec: FleetSpec, speed: Double = 400, throttle: T
         throw error
     }
 }
+
+/// Probe ports of the tests, one range per user. Every simulator on this
+/// machine puts its instances on the same 127.16.x.y addresses, so a port two
+/// simulators share answers for both. torpor-bench takes its own from 20,000
+/// to 25,000 (it runs beside the tests as the fidelity check); the default
+/// fleet's 8080 belongs to the serialized simulator suite.
+public enum ProbePorts {
+    /// The integration tests' `torpor sim` processes.
+    public static let integration = 25_000..<28_000
+    /// The in-process tracker tests.
+    public static let tracker = 28_000..<32_000
+}

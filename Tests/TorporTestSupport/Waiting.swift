@@ -24,8 +24,8 @@ public func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async 
 /// it fails, and the first seconds of a test run load the machine heavily.
 public func eventually(timeout: Double = 30, every: Duration = .milliseconds(20),
                        _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
+    let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+    while ContinuousClock.now < deadline {
         if try await condition() { return true }
         try? await Task.sleep(for: every)
     }
